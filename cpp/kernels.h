@@ -1,0 +1,78 @@
+// deepnum CPU kernels: the one list of what cpp/*.cpp implement.
+//
+// Every kernel is a template over T = float or double (explicitly instantiated in its own
+// file), takes raw C-contiguous pointers and its sizes, and trusts them: argument checks
+// live in bindings.cpp. Argument order everywhere: outputs, then saved activations, then
+// inputs, then sizes and scalars. Gradients are all written with `=` (never accumulated).
+//
+// Threading: OpenMP, parallel over what a thread writes, so no two threads write the same
+// element and results are bit-identical for any thread count.
+// SIMD: hot inner loops carry DEEPNUM_SIMD (function multi-versioning); the loader picks
+// the AVX-512, AVX2 or baseline clone for the CPU at run time. Nothing is built for -march=native.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(DEEPNUM_NO_CLONES)
+#define DEEPNUM_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DEEPNUM_SIMD
+#endif
+
+namespace deepnum {
+
+using i64 = std::int64_t;
+
+enum Activation : int { kLinear = 0, kSigmoid = 1, kTanh = 2, kRelu = 3, kLeakyRelu = 4 };
+
+// gemm.cpp — c (M,N) = op(a) (M,K) · op(b) (K,N); a stored (K,M) if trans_a, b stored (N,K) if trans_b
+template <class T> void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K);
+// linear.cpp — x (N,n_in), w (n_in,n_out), b (n_out), y (N,n_out)
+template <class T> void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out);
+template <class T>
+void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out);
+
+// conv2d.cpp — x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,P,Q), P = (H+2ph-R)/sh+1, Q = (W+2pw-S)/sw+1
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S,
+                    i64 sh, i64 sw, i64 ph, i64 pw);
+template <class T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 C, i64 H, i64 W, i64 K,
+                     i64 R, i64 S, i64 sh, i64 sw, i64 ph, i64 pw);
+
+// pool.cpp — x (N,C,H,W), y and argmax (N,C,P,Q); argmax = h*W + w inside the (H,W) plane.
+// First maximum in row-major window order wins; a NaN wins over any number.
+template <class T>
+void max_pool2d_forward(T* y, i64* argmax, const T* x, i64 N, i64 C, i64 H, i64 W, i64 size_h, i64 size_w,
+                        i64 sh, i64 sw);
+// Throws std::invalid_argument if an argmax lies outside [0, H*W) (nothing is written out of bounds).
+template <class T>
+void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i64 H, i64 W, i64 P, i64 Q);
+
+// softmax_nll.cpp — logits, probs (N,n_classes), labels (N); returns the mean loss.
+// Throws std::invalid_argument for a label outside [0, n_classes).
+template <class T> double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes);
+template <class T> void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes);
+
+// activations.cpp — elementwise over n; the derivative is taken through the saved output y
+template <class T> void activation_forward(T* y, const T* x, int act, double alpha, i64 n);
+template <class T> void activation_backward(T* dx, const T* y, const T* dy, int act, double alpha, i64 n);
+
+// dropout.cpp — inverted dropout; mask holds 0 or 1/(1-p); uniform draw i = splitmix64(seed + (i+1)·γ)
+template <class T> void dropout_forward(T* y, T* mask, const T* x, double p, std::uint64_t seed, i64 n);
+template <class T> void dropout_backward(T* dx, const T* dy, const T* mask, i64 n);
+
+// updates.cpp — fused in-place parameter updates over n elements; velocity may be nullptr (no momentum buffer)
+template <class T>
+void sgd_update(T* param, T* velocity, const T* grad, double lr, double momentum, bool nesterov, double weight_decay,
+                i64 n);
+template <class T>
+void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, i64 step, i64 n);
+
+// threads.cpp
+void set_num_threads(int n);
+int get_num_threads();
+const char* simd_level();
+
+}  // namespace deepnum

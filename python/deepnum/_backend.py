@@ -1,0 +1,86 @@
+"""Which kernel module is active, and how backends are found.
+
+A backend is a module exposing every kernel of ``deepnum._reference`` with the same names
+and signatures. ``deepnum.ops`` reads :data:`active` once per call; nothing else dispatches.
+"""
+import importlib
+import importlib.util
+import os
+import warnings
+
+from . import _reference
+
+NAMES = ("cpp", "numba", "numpy")
+
+_modules = {"numpy": _reference}
+_core_error = None  # why deepnum._core failed to import, if it did
+
+try:
+    from . import _core
+
+    _modules["cpp"] = _core
+except ImportError as e:  # a broken or missing build: fall back, and say why
+    _core_error = e
+
+_num_threads = None  # set by set_num_threads; applied to Numba when it loads
+
+
+def available():
+    """Names of the backends that can be used here, fastest first."""
+    names = [n for n in NAMES if n in _modules or (n == "numba" and importlib.util.find_spec("numba"))]
+    return names
+
+
+def load(name):
+    """Return the kernel module of backend ``name``, importing it on first use."""
+    if name not in NAMES:
+        raise ValueError(f"use_backend: unknown backend {name!r}; choose one of {list(NAMES)}")
+    if name not in _modules:
+        if name == "cpp":
+            raise ValueError(f"use_backend: the 'cpp' backend is unavailable: deepnum._core failed to import ({_core_error})")
+        if importlib.util.find_spec("numba") is None:
+            raise ValueError("use_backend: the 'numba' backend needs the numba package, which is not installed")
+        module = importlib.import_module("deepnum._numba")
+        if _num_threads is not None:
+            module.set_num_threads(_num_threads)
+        _modules[name] = module
+    return _modules[name]
+
+
+def _default():
+    requested = os.environ.get("DEEPNUM_BACKEND")
+    if requested:
+        return requested
+    if "cpp" in _modules:
+        return "cpp"
+    warnings.warn(f"deepnum: the C++ backend failed to import ({_core_error}); using the numba backend",
+                  RuntimeWarning, stacklevel=3)
+    return "numba"
+
+
+name = _default()
+active = load(name)
+
+
+def select(new_name):
+    """Make ``new_name`` the active backend."""
+    global name, active
+    active = load(new_name)
+    name = new_name
+
+
+def set_num_threads(n):
+    global _num_threads
+    _num_threads = n
+    if "cpp" in _modules:
+        _core.set_num_threads(n)
+    if "numba" in _modules:
+        _modules["numba"].set_num_threads(n)
+
+
+def get_num_threads():
+    if _num_threads is not None:
+        return _num_threads
+    if "cpp" in _modules:
+        return _core.get_num_threads()
+    return os.cpu_count() or 1

@@ -1,0 +1,404 @@
+"""The public ops: checked entry points that dispatch to the active backend.
+
+Every op accepts float32 or float64 arrays (all of one dtype) in C order, NCHW for images,
+and returns new arrays of that dtype. Conversions, documented once here:
+
+* Inputs that are not C-contiguous (Fortran order, strided views) are copied to C order;
+  nothing else is converted: an integer, float16 or complex array is a TypeError, and
+  float32 mixed with float64 is a TypeError (cast explicitly; no silent precision change).
+* Labels may be any integer dtype and are converted to int64.
+* The in-place updates (``sgd_update``, ``adam_update``) never copy: a parameter or state
+  array that is not a writable, C-contiguous float array is a TypeError.
+
+Bad shapes, sizes and ranges raise ValueError naming the op and the offending shapes.
+NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
+"""
+import numbers
+import operator
+
+import numpy as np
+
+from . import _backend
+from ._reference import ACTIVATIONS
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ---- argument checks -----------------------------------------------------------------------
+
+def _shape(a):
+    return str(tuple(a.shape))
+
+
+def _float_array(op, name, a, ndim=None, dims=None):
+    """Return ``a`` as a C-contiguous float32/float64 array, checking its ndim."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype not in _FLOATS:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        layout = f" {dims}" if dims else ""
+        raise ValueError(f"{op}: {name} must be {ndim}-D{layout}, got shape {_shape(a)}")
+    if a.size == 0:
+        raise ValueError(f"{op}: {name} is empty, shape {_shape(a)}")
+    return np.ascontiguousarray(a)
+
+
+def _same_dtype(op, **arrays):
+    dtypes = {a.dtype for a in arrays.values()}
+    if len(dtypes) > 1:
+        desc = ", ".join(f"{k} {v.dtype}" for k, v in arrays.items())
+        raise TypeError(f"{op}: all arrays must share one dtype, got {desc}")
+
+
+def _same_shape(op, name, a, ref_name, ref):
+    if a.shape != ref.shape:
+        raise ValueError(f"{op}: {name} has shape {_shape(a)} but {ref_name} has shape {_shape(ref)}")
+
+
+def _int(op, name, v, minimum):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {v!r}")
+    v = operator.index(v)
+    if v < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+    return v
+
+
+def _pair(op, name, v, minimum):
+    """An int or a pair of ints -> (v_h, v_w)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        return _int(op, name, v[0], minimum), _int(op, name, v[1], minimum)
+    v = _int(op, name, v, minimum)
+    return v, v
+
+
+def _real(op, name, v, lo=None, hi=None, hi_open=False):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
+    v = float(v)
+    bad = not np.isfinite(v) or (lo is not None and v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
+    if bad:
+        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+        raise ValueError(f"{op}: {name} must be finite and in {rng}, got {v}")
+    return v
+
+
+def _labels(op, labels, n, n_classes):
+    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: labels must be an integer numpy.ndarray, got "
+                        f"{getattr(labels, 'dtype', type(labels).__name__)}")
+    if labels.shape != (n,):
+        raise ValueError(f"{op}: labels must have shape ({n},), got {_shape(labels)}")
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
+                         f"[{labels.min()}, {labels.max()}]")
+    return np.ascontiguousarray(labels, dtype=np.int64)
+
+
+def _in_place(op, name, a):
+    if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
+        raise TypeError(f"{op}: {name} must be a float32 or float64 numpy.ndarray, got "
+                        f"{getattr(a, 'dtype', type(a).__name__)}")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise TypeError(f"{op}: {name} must be writable and C-contiguous (it is updated in place; "
+                        "a copy would be updated instead)")
+    return a
+
+
+def _conv_out(op, size, k, stride, pad, what):
+    if size + 2 * pad < k:
+        raise ValueError(f"{op}: {what} {k} is larger than the padded input {size + 2 * pad}")
+    return (size + 2 * pad - k) // stride + 1
+
+
+# ---- GEMM and linear ---------------------------------------------------------------------
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """Matrix product ``op(a) @ op(b)``, where ``op`` transposes when ``trans_*`` is true.
+
+    a is (M, K), or (K, M) with ``trans_a``; b is (K, N), or (N, K) with ``trans_b``.
+    Returns c of shape (M, N).
+    """
+    op = "gemm"
+    a = _float_array(op, "a", a, 2)
+    b = _float_array(op, "b", b, 2)
+    _same_dtype(op, a=a, b=b)
+    m, k = a.shape[::-1] if trans_a else a.shape
+    kb, n = b.shape[::-1] if trans_b else b.shape
+    if k != kb:
+        raise ValueError(f"{op}: inner dimensions differ: op(a) is ({m}, {k}), op(b) is ({kb}, {n}) "
+                         f"(a {_shape(a)}, b {_shape(b)}, trans_a={trans_a}, trans_b={trans_b})")
+    c = np.empty((m, n), dtype=a.dtype)
+    _backend.active.gemm(c, a, b, bool(trans_a), bool(trans_b))
+    return c
+
+
+def _linear_args(op, x, w):
+    x = _float_array(op, "x", x, 2, "(N, n_in)")
+    w = _float_array(op, "w", w, 2, "(n_in, n_out)")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"{op}: x {_shape(x)} has {x.shape[1]} features but w {_shape(w)} expects {w.shape[0]}")
+    return x, w
+
+
+def linear_forward(x, w, b):
+    """Dense layer ``y = x @ w + b``: x (N, n_in), w (n_in, n_out), b (n_out,) -> y (N, n_out)."""
+    op = "linear_forward"
+    x, w = _linear_args(op, x, w)
+    b = _float_array(op, "b", b, 1)
+    _same_dtype(op, x=x, w=w, b=b)
+    if b.shape != (w.shape[1],):
+        raise ValueError(f"{op}: b must have shape ({w.shape[1]},), got {_shape(b)}")
+    y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    _backend.active.linear_forward(y, x, w, b)
+    return y
+
+
+def linear_backward(dy, x, w):
+    """Gradients of ``linear_forward``: returns (dx, dw, db) for upstream gradient dy (N, n_out)."""
+    op = "linear_backward"
+    x, w = _linear_args(op, x, w)
+    dy = _float_array(op, "dy", dy, 2)
+    _same_dtype(op, dy=dy, x=x, w=w)
+    if dy.shape != (x.shape[0], w.shape[1]):
+        raise ValueError(f"{op}: dy must have shape {(x.shape[0], w.shape[1])}, got {_shape(dy)}")
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=x.dtype)
+    _backend.active.linear_backward(dx, dw, db, dy, x, w)
+    return dx, dw, db
+
+
+# ---- conv2d --------------------------------------------------------------------------------
+
+def _conv_args(op, x, w, stride, padding):
+    x = _float_array(op, "x", x, 4, "(N, C, H, W)")
+    w = _float_array(op, "w", w, 4, "(K, C, R, S)")
+    sh, sw = _pair(op, "stride", stride, 1)
+    ph, pw = _pair(op, "padding", padding, 0)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{op}: x {_shape(x)} has {x.shape[1]} channels but w {_shape(w)} expects {w.shape[1]}")
+    p = _conv_out(op, x.shape[2], w.shape[2], sh, ph, "kernel height")
+    q = _conv_out(op, x.shape[3], w.shape[3], sw, pw, "kernel width")
+    return x, w, (sh, sw, ph, pw), (x.shape[0], w.shape[0], p, q)
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0):
+    """2-D cross-correlation with zero padding.
+
+    x (N, C, H, W), w (K, C, R, S), b (K,) or None; stride and padding are an int or an
+    (h, w) pair. Returns y (N, K, P, Q) with P = (H + 2·pad_h - R) // stride_h + 1.
+    """
+    op = "conv2d_forward"
+    x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
+    if b is None:
+        b = np.zeros(w.shape[0], dtype=w.dtype)
+    b = _float_array(op, "b", b, 1)
+    _same_dtype(op, x=x, w=w, b=b)
+    if b.shape != (w.shape[0],):
+        raise ValueError(f"{op}: b must have shape ({w.shape[0]},), got {_shape(b)}")
+    y = np.empty(y_shape, dtype=x.dtype)
+    _backend.active.conv2d_forward(y, x, w, b, *geometry)
+    return y
+
+
+def conv2d_backward(dy, x, w, stride=1, padding=0):
+    """Gradients of ``conv2d_forward``: returns (dx, dw, db) for upstream gradient dy (N, K, P, Q)."""
+    op = "conv2d_backward"
+    x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
+    dy = _float_array(op, "dy", dy, 4)
+    _same_dtype(op, dy=dy, x=x, w=w)
+    if dy.shape != y_shape:
+        raise ValueError(f"{op}: dy must have shape {y_shape} for x {_shape(x)} and w {_shape(w)}, got {_shape(dy)}")
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], dtype=x.dtype)
+    _backend.active.conv2d_backward(dx, dw, db, dy, x, w, *geometry)
+    return dx, dw, db
+
+
+# ---- max-pool ------------------------------------------------------------------------------
+
+def max_pool2d_forward(x, size=2, stride=None):
+    """Max-pooling over size×size windows ("ignore border": partial windows are dropped).
+
+    x (N, C, H, W); size and stride are an int or an (h, w) pair; stride defaults to size.
+    Returns (y, argmax), both (N, C, P, Q) with P = (H - size_h) // stride_h + 1; argmax
+    (int64) is the flat index h·W + w of each maximum inside its (H, W) plane.
+    """
+    op = "max_pool2d_forward"
+    x = _float_array(op, "x", x, 4, "(N, C, H, W)")
+    kh, kw = _pair(op, "size", size, 1)
+    sh, sw = (kh, kw) if stride is None else _pair(op, "stride", stride, 1)
+    n, c, h, w = x.shape
+    shape = (n, c, _conv_out(op, h, kh, sh, 0, "window height"), _conv_out(op, w, kw, sw, 0, "window width"))
+    y = np.empty(shape, dtype=x.dtype)
+    argmax = np.empty(shape, dtype=np.int64)
+    _backend.active.max_pool2d_forward(y, argmax, x, kh, kw, sh, sw)
+    return y, argmax
+
+
+def max_pool2d_backward(dy, argmax, x_shape):
+    """Gradient of ``max_pool2d_forward``: routes dy (N, C, P, Q) to the argmax positions.
+
+    Returns dx of shape ``x_shape`` (overlapping windows add up).
+    """
+    op = "max_pool2d_backward"
+    dy = _float_array(op, "dy", dy, 4)
+    x_shape = tuple(_int(op, "x_shape", s, 1) for s in x_shape)
+    if len(x_shape) != 4 or x_shape[:2] != dy.shape[:2]:
+        raise ValueError(f"{op}: x_shape {x_shape} must be (N, C, H, W) with N, C matching dy {_shape(dy)}")
+    if not isinstance(argmax, np.ndarray) or argmax.dtype.kind not in "iu":
+        raise TypeError(f"{op}: argmax must be an integer numpy.ndarray")
+    _same_shape(op, "argmax", argmax, "dy", dy)
+    plane = x_shape[2] * x_shape[3]
+    if argmax.min() < 0 or argmax.max() >= plane:
+        raise ValueError(f"{op}: argmax values must lie in [0, {plane}) for x_shape {x_shape}")
+    argmax = np.ascontiguousarray(argmax, dtype=np.int64)
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _backend.active.max_pool2d_backward(dx, dy, argmax)
+    return dx
+
+
+# ---- softmax + negative log-likelihood -----------------------------------------------------
+
+def softmax_nll_forward(logits, labels):
+    """Softmax followed by the mean negative log-likelihood of ``labels``.
+
+    logits (N, n_classes); labels (N,) integers in [0, n_classes).
+    Returns (loss, probs): the mean loss as a Python float and probs (N, n_classes).
+    Stable for large logits (max-subtraction).
+    """
+    op = "softmax_nll_forward"
+    logits = _float_array(op, "logits", logits, 2, "(N, n_classes)")
+    labels = _labels(op, labels, *logits.shape)
+    probs = np.empty_like(logits)
+    loss = _backend.active.softmax_nll_forward(probs, logits, labels)
+    return float(loss), probs
+
+
+def softmax_nll_backward(probs, labels):
+    """Gradient of the mean loss with respect to the logits: (probs - onehot(labels)) / N."""
+    op = "softmax_nll_backward"
+    probs = _float_array(op, "probs", probs, 2, "(N, n_classes)")
+    labels = _labels(op, labels, *probs.shape)
+    dlogits = np.empty_like(probs)
+    _backend.active.softmax_nll_backward(dlogits, probs, labels)
+    return dlogits
+
+
+# ---- activations ---------------------------------------------------------------------------
+
+def _activation(op, name, alpha):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{op}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name], _real(op, "alpha", alpha, 0.0)
+
+
+def activation_forward(name, x, alpha=0.01):
+    """Elementwise activation ``name`` (sigmoid, tanh, relu, leaky_relu, linear) of x.
+
+    ``alpha`` is the negative slope of leaky_relu (ignored by the others).
+    """
+    op = "activation_forward"
+    code, alpha = _activation(op, name, alpha)
+    x = _float_array(op, "x", x)
+    y = np.empty_like(x)
+    _backend.active.activation_forward(y, x, code, alpha)
+    return y
+
+
+def activation_backward(name, y, dy, alpha=0.01):
+    """Gradient of ``activation_forward`` expressed through its output y: returns dx."""
+    op = "activation_backward"
+    code, alpha = _activation(op, name, alpha)
+    y = _float_array(op, "y", y)
+    dy = _float_array(op, "dy", dy)
+    _same_dtype(op, y=y, dy=dy)
+    _same_shape(op, "dy", dy, "y", y)
+    dx = np.empty_like(y)
+    _backend.active.activation_backward(dx, y, dy, code, alpha)
+    return dx
+
+
+# ---- dropout -------------------------------------------------------------------------------
+
+def dropout_forward(x, p, seed):
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
+
+    ``seed`` (an int in [0, 2**64)) fixes the mask; every backend draws the same mask.
+    Returns (y, mask) with mask holding 0 or 1/(1-p) in x's dtype.
+    """
+    op = "dropout_forward"
+    x = _float_array(op, "x", x)
+    p = _real(op, "p", p, 0.0, 1.0, hi_open=True)
+    seed = _int(op, "seed", seed, 0)
+    if seed >= 2**64:
+        raise ValueError(f"{op}: seed must be < 2**64, got {seed}")
+    y, mask = np.empty_like(x), np.empty_like(x)
+    _backend.active.dropout_forward(y, mask, x, p, seed)
+    return y, mask
+
+
+def dropout_backward(dy, mask):
+    """Gradient of ``dropout_forward``: dx = dy * mask."""
+    op = "dropout_backward"
+    dy = _float_array(op, "dy", dy)
+    mask = _float_array(op, "mask", mask)
+    _same_dtype(op, dy=dy, mask=mask)
+    _same_shape(op, "dy", dy, "mask", mask)
+    dx = np.empty_like(dy)
+    _backend.active.dropout_backward(dx, dy, mask)
+    return dx
+
+
+# ---- parameter updates (in place) ----------------------------------------------------------
+
+def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0):
+    """One fused SGD step, in place: ``param`` (and ``velocity``) are overwritten.
+
+    g = grad + weight_decay·param; with a velocity buffer: v = momentum·v + g and the step
+    uses v (or g + momentum·v with ``nesterov``); param -= lr·step. ``velocity`` is required
+    when momentum > 0 (start it at zeros).
+    """
+    op = "sgd_update"
+    param = _in_place(op, "param", param)
+    grad = _float_array(op, "grad", grad)
+    lr = _real(op, "lr", lr, 0.0)
+    momentum = _real(op, "momentum", momentum, 0.0)
+    weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
+    if velocity is None:
+        if momentum > 0 or nesterov:
+            raise ValueError(f"{op}: momentum={momentum}, nesterov={nesterov} need a velocity array")
+        velocity = np.empty(0, dtype=param.dtype)
+    else:
+        velocity = _in_place(op, "velocity", velocity)
+        _same_shape(op, "velocity", velocity, "param", param)
+    if nesterov and momentum == 0:
+        raise ValueError(f"{op}: nesterov needs momentum > 0")
+    _same_dtype(op, param=param, grad=grad, velocity=velocity)
+    _same_shape(op, "grad", grad, "param", param)
+    _backend.active.sgd_update(param, velocity, grad, lr, momentum, bool(nesterov), weight_decay)
+
+
+def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    """One fused Adam step, in place on ``param``, ``m`` and ``v`` (start m, v at zeros).
+
+    ``step`` counts from 1 and sets the bias corrections 1 - beta**step.
+    """
+    op = "adam_update"
+    param = _in_place(op, "param", param)
+    m = _in_place(op, "m", m)
+    v = _in_place(op, "v", v)
+    grad = _float_array(op, "grad", grad)
+    step = _int(op, "step", step, 1)
+    lr = _real(op, "lr", lr, 0.0)
+    beta1 = _real(op, "beta1", beta1, 0.0, 1.0, hi_open=True)
+    beta2 = _real(op, "beta2", beta2, 0.0, 1.0, hi_open=True)
+    eps = _real(op, "eps", eps, 0.0)
+    if eps == 0:
+        raise ValueError(f"{op}: eps must be > 0")
+    weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
+    _same_dtype(op, param=param, grad=grad, m=m, v=v)
+    for name, a in (("grad", grad), ("m", m), ("v", v)):
+        _same_shape(op, name, a, "param", param)
+    _backend.active.adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step)

@@ -1,0 +1,356 @@
+"""One driver for op × backend × {forward, gradient, bad input, determinism}.
+
+Cases (inputs, forward, backward) are in opcases.py. The NumPy reference backend is the
+oracle; the reference itself is checked against finite differences like every backend.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import deepnum
+from deepnum import ops
+from opcases import CASES
+
+BACKENDS = ["cpp", "numba", "numpy"]  # never skipped: a missing build is a failure
+TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+GRADIENT_CASES = [name for name, case in CASES.items() if case.backward is not None]
+
+
+def run(case, backend, kw):
+    with deepnum.use_backend(backend):
+        return case.forward(kw)
+
+
+def assert_same(got, want, what, dtype, exact=False):
+    """Check a tuple of outputs: type and shape and dtype first, then values."""
+    assert len(got) == len(want), f"{what}: {len(got)} outputs, expected {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        where = f"{what}, output {i}"
+        if isinstance(w, float):
+            assert isinstance(g, float), f"{where}: got {type(g).__name__}, expected float"
+            g, w = np.float64(g), np.float64(w)
+        else:
+            assert isinstance(g, np.ndarray), f"{where}: got {type(g).__name__}"
+            assert g.shape == w.shape, f"{where}: shape {g.shape}, expected {w.shape}"
+            assert g.dtype == w.dtype, f"{where}: dtype {g.dtype}, expected {w.dtype}"
+        if exact or g.dtype.kind in "iu":
+            np.testing.assert_array_equal(g, w, err_msg=where)
+            continue
+        tol = TOL[np.dtype(dtype)]
+        finite = np.abs(w[np.isfinite(w)]) if np.ndim(w) else np.abs(w[None][np.isfinite(w)])
+        scale = max(1.0, float(finite.max())) if finite.size else 1.0
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale, equal_nan=True, err_msg=where)
+
+
+def bits(outs):
+    return [np.asarray(o).tobytes() for o in outs]
+
+
+def describe(kw):
+    return ", ".join(f"{k}={v.shape}" if isinstance(v, np.ndarray) else f"{k}={v!r}" for k, v in kw.items())
+
+
+# ---- forward ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", list(CASES))
+@given(data=st.data())
+def test_forward(op, backend, dtype, data):
+    case = CASES[op]
+    kw = case.draw(data, dtype, small=False)
+    assert_same(run(case, backend, kw), run(case, "numpy", kw), f"{op} forward [{describe(kw)}]", dtype)
+
+
+# ---- gradients -------------------------------------------------------------------------------
+
+def finite_difference(case, kw, name, cots, h=1e-6):
+    def loss():
+        outs = case.forward(kw)
+        return sum(float(np.sum(np.asarray(outs[j]) * c)) for j, c in zip(case.diff_outputs, cots))
+
+    a = kw[name]
+    grad = np.empty_like(a)
+    for idx in np.ndindex(a.shape):
+        orig = a[idx]
+        a[idx] = orig + h
+        plus = loss()
+        a[idx] = orig - h
+        minus = loss()
+        a[idx] = orig
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", GRADIENT_CASES)
+@given(data=st.data())
+def test_gradient(op, backend, data):
+    case = CASES[op]
+    kw = case.draw(data, np.float64, small=True)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="cotangent seed"))
+    with deepnum.use_backend(backend):
+        outs = case.forward(kw)
+        cots = [rng.standard_normal(np.shape(outs[j])) for j in case.diff_outputs]
+        grads = case.backward(kw, outs, cots)
+        for name in case.wrt(kw):
+            numeric = finite_difference(case, kw, name, cots)
+            assert grads[name].shape == numeric.shape, f"{op} backward, input {name}: shape"
+            scale = max(float(np.abs(numeric).max()), 1e-3)
+            err = float(np.abs(grads[name] - numeric).max()) / scale
+            assert err < 1e-6, f"{op} backward, input {name} [{describe(kw)}]: relative error {err:.2e}"
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+FLOAT_MUTATIONS = ["ndim_up", "ndim_down", "dim_change", "zero_dim", "int32", "float16", "complex64",
+                   "other_float", "fortran", "strided", "nan", "list"]
+INT_MUTATIONS = ["ndim_up", "dim_change", "float64", "out_of_range", "strided"]
+
+
+def mutate(a, how, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="mutation seed"))
+    if how == "ndim_up":
+        return a[None]
+    if how == "ndim_down":
+        return a.reshape(-1) if a.ndim > 1 else a.reshape(1, -1)
+    if how == "dim_change":
+        axis = int(rng.integers(a.ndim))
+        new = list(a.shape)
+        new[axis] = max(1, new[axis] + int(rng.choice([-1, 1, 2])))
+        return np.resize(a, new)
+    if how == "zero_dim":
+        return a[:0]
+    if how in ("int32", "float16", "complex64", "float64"):
+        return a.astype(how)
+    if how == "other_float":
+        return a.astype(np.float64 if a.dtype == np.float32 else np.float32)
+    if how == "fortran":
+        return np.asfortranarray(a)
+    if how == "strided":
+        wide = np.repeat(a, 2, axis=-1)
+        return wide[..., ::2]
+    if how == "nan":
+        b = a.copy()
+        b.flat[int(rng.integers(b.size))] = np.nan
+        return b
+    if how == "out_of_range":
+        b = a.copy()
+        b.flat[int(rng.integers(b.size))] = rng.choice([-1, 10**6])
+        return b
+    if how == "list":
+        return a.tolist()
+    raise AssertionError(how)
+
+
+def contiguous(kw):
+    return {k: np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", list(CASES))
+@given(data=st.data())
+def test_bad_input(op, backend, data):
+    """A mutated input either raises ValueError/TypeError naming the op, or gives the reference's answer."""
+    case = CASES[op]
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
+    kw = case.draw(data, dtype, small=True)
+    stage = data.draw(st.sampled_from(["forward", "backward"] if case.backward else ["forward"]), label="stage")
+    if stage == "forward":
+        target, call = kw, case.forward
+    else:
+        outs = run(case, "numpy", kw)
+        cot_names = [f"d{j}" for j in case.diff_outputs]
+        target = dict(zip(cot_names, (np.ones_like(np.asarray(outs[j])) for j in case.diff_outputs)))
+
+        def call(cots):
+            return tuple(v for _, v in sorted(case.backward(kw, outs, [cots[c] for c in cot_names]).items()))
+
+        if isinstance(outs[case.diff_outputs[0]], float):  # a scalar loss has no shape to break
+            target, call = kw, case.forward
+    names = sorted(k for k, v in target.items() if isinstance(v, np.ndarray))
+    name = data.draw(st.sampled_from(names), label="argument")
+    arg = target[name]
+    how = data.draw(st.sampled_from(INT_MUTATIONS if arg.dtype.kind in "iu" else FLOAT_MUTATIONS), label="mutation")
+    bad = dict(target, **{name: mutate(arg, how, data)})
+    with deepnum.use_backend(backend):
+        try:
+            got = call(bad)
+        except (ValueError, TypeError) as e:
+            assert str(e).startswith(op), f"{op} {stage}: {how} on {name}: message does not name the op: {e}"
+            return
+    with deepnum.use_backend("numpy"):
+        want = call(contiguous(bad))
+    assert_same(got, want, f"{op} {stage} after {how} on {name}", bad[name].dtype if how == "other_float" else dtype)
+
+
+def f32(*shape):
+    return np.ones(shape, dtype=np.float32)
+
+
+BAD_CALLS = [
+    ("stride 0", lambda: ops.conv2d_forward(f32(1, 1, 4, 4), f32(1, 1, 2, 2), stride=0), ValueError),
+    ("negative padding", lambda: ops.conv2d_forward(f32(1, 1, 4, 4), f32(1, 1, 2, 2), padding=-1), ValueError),
+    ("kernel > padded input", lambda: ops.conv2d_forward(f32(1, 1, 4, 4), f32(1, 1, 7, 2), padding=1), ValueError),
+    ("channel mismatch", lambda: ops.conv2d_forward(f32(1, 2, 4, 4), f32(1, 3, 2, 2)), ValueError),
+    ("stride triple", lambda: ops.conv2d_forward(f32(1, 1, 4, 4), f32(1, 1, 2, 2), stride=(1, 1, 1)), ValueError),
+    ("stride float", lambda: ops.conv2d_forward(f32(1, 1, 4, 4), f32(1, 1, 2, 2), stride=1.5), TypeError),
+    ("conv dy shape", lambda: ops.conv2d_backward(f32(1, 1, 2, 2), f32(1, 1, 4, 4), f32(1, 1, 2, 2)), ValueError),
+    ("pool window > input", lambda: ops.max_pool2d_forward(f32(1, 1, 3, 3), size=4), ValueError),
+    ("pool size 0", lambda: ops.max_pool2d_forward(f32(1, 1, 3, 3), size=0), ValueError),
+    ("argmax out of range", lambda: ops.max_pool2d_backward(f32(1, 1, 1, 1), np.array([[[[9]]]]), (1, 1, 3, 3)),
+     ValueError),
+    ("argmax negative", lambda: ops.max_pool2d_backward(f32(1, 1, 1, 1), np.array([[[[-1]]]]), (1, 1, 3, 3)),
+     ValueError),
+    ("argmax float", lambda: ops.max_pool2d_backward(f32(1, 1, 1, 1), f32(1, 1, 1, 1), (1, 1, 3, 3)), TypeError),
+    ("x_shape mismatch", lambda: ops.max_pool2d_backward(f32(1, 1, 1, 1), np.zeros((1, 1, 1, 1), np.int64),
+                                                         (2, 1, 3, 3)), ValueError),
+    ("label too big", lambda: ops.softmax_nll_forward(f32(2, 3), np.array([0, 3])), ValueError),
+    ("label negative", lambda: ops.softmax_nll_backward(f32(2, 3), np.array([-1, 0])), ValueError),
+    ("float labels", lambda: ops.softmax_nll_forward(f32(2, 3), np.array([0.0, 1.0])), TypeError),
+    ("unknown activation", lambda: ops.activation_forward("gelu", f32(3)), ValueError),
+    ("negative alpha", lambda: ops.activation_forward("leaky_relu", f32(3), alpha=-1.0), ValueError),
+    ("dropout p = 1", lambda: ops.dropout_forward(f32(3), 1.0, 0), ValueError),
+    ("dropout p nan", lambda: ops.dropout_forward(f32(3), float("nan"), 0), ValueError),
+    ("dropout seed < 0", lambda: ops.dropout_forward(f32(3), 0.5, -1), ValueError),
+    ("dropout seed >= 2**64", lambda: ops.dropout_forward(f32(3), 0.5, 2**64), ValueError),
+    ("sgd momentum without velocity", lambda: ops.sgd_update(f32(3), f32(3), 0.1, momentum=0.9), ValueError),
+    ("sgd lr nan", lambda: ops.sgd_update(f32(3), f32(3), float("nan")), ValueError),
+    ("sgd non-contiguous param", lambda: ops.sgd_update(f32(3, 4)[:, ::2], f32(3, 2), 0.1), TypeError),
+    ("sgd Fortran param", lambda: ops.sgd_update(np.asfortranarray(f32(3, 4)), f32(3, 4), 0.1), TypeError),
+    ("sgd read-only param", lambda: ops.sgd_update(np.broadcast_to(f32(1), (3,)), f32(3), 0.1), TypeError),
+    ("sgd float64 velocity", lambda: ops.sgd_update(f32(3), f32(3), 0.1, 0.9, np.zeros(3)), TypeError),
+    ("sgd list param", lambda: ops.sgd_update([1.0, 2.0], f32(2), 0.1), TypeError),
+    ("adam step 0", lambda: ops.adam_update(f32(3), f32(3), f32(3), f32(3), 0), ValueError),
+    ("adam beta1 = 1", lambda: ops.adam_update(f32(3), f32(3), f32(3), f32(3), 1, beta1=1.0), ValueError),
+    ("adam strided m", lambda: ops.adam_update(f32(3), f32(3), f32(6)[::2], f32(3), 1), TypeError),
+    ("gemm inner mismatch", lambda: ops.gemm(f32(2, 3), f32(4, 2)), ValueError),
+    ("linear bias shape", lambda: ops.linear_forward(f32(2, 3), f32(3, 4), f32(3)), ValueError),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("what,call,error", BAD_CALLS, ids=[b[0] for b in BAD_CALLS])
+def test_bad_call(backend, what, call, error):
+    assert call.__code__.co_names[0] == "ops"
+    op = call.__code__.co_names[1]  # the ops function the lambda calls
+    with deepnum.use_backend(backend), pytest.raises(error) as info:
+        call()
+    assert str(info.value).startswith(op), f"{what}: message does not name {op}: {info.value}"
+
+
+# ---- determinism and large shapes -----------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+@pytest.mark.parametrize("op", list(CASES))
+@given(data=st.data())
+def test_deterministic_across_threads(op, backend, data):
+    """Same inputs give bit-identical outputs, run again and with 1 or 2 threads."""
+    case = CASES[op]
+    kw = case.draw(data, np.float32, small=False)
+    threads = deepnum.get_num_threads()
+    try:
+        deepnum.set_num_threads(2)
+        first, again = bits(run(case, backend, kw)), bits(run(case, backend, kw))
+        deepnum.set_num_threads(1)
+        single = bits(run(case, backend, kw))
+    finally:
+        deepnum.set_num_threads(threads)
+    assert first == again, f"{op}: two runs differ"
+    assert first == single, f"{op}: 1 and 2 threads differ"
+
+
+def large_inputs(rng):
+    """Shapes big enough to take the threaded and tiled paths (the seed models' sizes)."""
+    n = 100_003  # above the elementwise threading threshold, not a multiple of any SIMD width
+    x = rng.standard_normal(n).astype(np.float32)
+    return {
+        "gemm": lambda: ops.gemm(rng.standard_normal((203, 517)).astype(np.float32),
+                                 rng.standard_normal((517, 301)).astype(np.float32)),
+        "gemm_tt": lambda: ops.gemm(rng.standard_normal((517, 203)).astype(np.float32),
+                                    rng.standard_normal((301, 517)).astype(np.float32), True, True),
+        "linear_backward": lambda: ops.linear_backward(rng.standard_normal((600, 10)).astype(np.float32),
+                                                       rng.standard_normal((600, 784)).astype(np.float32),
+                                                       rng.standard_normal((784, 10)).astype(np.float32)),
+        "conv2d": lambda: ops.conv2d_backward(rng.standard_normal((10, 40, 8, 8)).astype(np.float32),
+                                              rng.standard_normal((10, 20, 12, 12)).astype(np.float32),
+                                              rng.standard_normal((40, 20, 5, 5)).astype(np.float32)),
+        "conv2d_forward": lambda: ops.conv2d_forward(rng.standard_normal((10, 1, 28, 28)).astype(np.float32),
+                                                     rng.standard_normal((20, 1, 5, 5)).astype(np.float32)),
+        "pool": lambda: ops.max_pool2d_forward(rng.standard_normal((10, 20, 24, 24)).astype(np.float32)),
+        "softmax": lambda: ops.softmax_nll_forward(rng.standard_normal((600, 10)).astype(np.float32),
+                                                   rng.integers(0, 10, 600)),
+        "sigmoid": lambda: ops.activation_forward("sigmoid", x),
+        "tanh_backward": lambda: ops.activation_backward("tanh", np.tanh(x), x),
+        "dropout": lambda: ops.dropout_forward(x, 0.3, 12345),
+        "adam": lambda: _adam_large(x),
+    }
+
+
+def _adam_large(x):
+    param, m, v = x.copy(), np.zeros_like(x), np.zeros_like(x)
+    ops.adam_update(param, x, m, v, 3)
+    return param, m, v
+
+
+LARGE = list(large_inputs(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+@pytest.mark.parametrize("name", LARGE)
+def test_large_shapes(backend, name):
+    def outputs(backend, threads):
+        deepnum.set_num_threads(threads)
+        with deepnum.use_backend(backend):
+            out = large_inputs(np.random.default_rng(1))[name]()
+        return out if isinstance(out, tuple) else (out,)
+
+    threads = deepnum.get_num_threads()
+    try:
+        got2, got1 = outputs(backend, 2), outputs(backend, 1)
+    finally:
+        deepnum.set_num_threads(threads)
+    assert_same(got2, outputs("numpy", threads), f"{name} [{backend}]", np.float32)
+    assert bits(got2) == bits(got1), f"{name} [{backend}]: 1 and 2 threads differ"
+
+
+# ---- numerical edge cases --------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_nll_huge_logits(backend, dtype):
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [1e4, 1e4, -1e4]], dtype=dtype)
+    labels = np.array([0, 1, 2])
+    with deepnum.use_backend(backend):
+        loss, probs = ops.softmax_nll_forward(logits, labels)
+        dlogits = ops.softmax_nll_backward(probs, labels)
+    assert np.isfinite(loss) and np.isfinite(probs).all() and np.isfinite(dlogits).all()
+    np.testing.assert_allclose(loss, (0 + 2e4 + (2e4 + np.log(2))) / 3, rtol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigmoid_saturates_without_nan(backend):
+    x = np.array([-1e4, -100.0, 0.0, 100.0, 1e4])
+    with deepnum.use_backend(backend):
+        y = ops.activation_forward("sigmoid", x)
+    np.testing.assert_allclose(y, [0, 0, 0.5, 1, 1], atol=1e-40)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_keeps_the_expected_fraction(backend):
+    with deepnum.use_backend(backend):
+        y, mask = ops.dropout_forward(np.ones(200_000), 0.3, seed=7)
+    kept = (mask > 0).mean()
+    assert abs(kept - 0.7) < 0.005, kept
+    np.testing.assert_allclose(mask[mask > 0], 1 / 0.7)
+    np.testing.assert_array_equal(y, mask)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool_nan_wins(backend):
+    x = np.array([[[[1.0, np.nan], [5.0, 2.0]]]])
+    with deepnum.use_backend(backend):
+        y, argmax = ops.max_pool2d_forward(x, 2)
+    assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
