@@ -1,0 +1,192 @@
+/* conv2d: 2-D cross-correlation with stride and zero padding, NCHW, via im2col + gemm.
+ *   forward:  y[n,k,p,q] = b[k] + sum over c,r,s of w[k,c,r,s] · x[n, c, p·sh - ph + r, q·sw - pw + s]
+ *   backward: dx, dw, db, all written with `=`.
+ * Layout: x (N,C,H,W), w (K,C,R,S) = (K, C·R·S), y (N,K,P,Q), all C-contiguous.
+ * Images go in chunks of nb (fixed by the shapes: C·R·S·nb·P·Q ~ kChunkElems). For a chunk, im2col
+ * builds col (C·R·S, nb·P·Q), one column per output pixel, and one gemm does the work:
+ *   y   (K, nb·PQ)  = w · col                  then scattered into (n, k, p, q) order plus b
+ *   dw (K, C·R·S) += dy (K, nb·PQ) · colᵀ       chunks added in order
+ *   dcol          = wᵀ · dy                    then col2im scatters it back into dx
+ * gemm parallelises over its output; im2col/col2im over (image, channel) planes; db over k.
+ * Every sum runs in an order fixed by the shapes, so results do not depend on the thread count.
+ */
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+#include "parallel.h"
+
+namespace deepnum {
+namespace {
+
+constexpr i64 kChunkElems = i64{1} << 18;  // target size of a chunk's col buffer (C·R·S x nb·P·Q)
+
+struct ConvShape {
+  i64 N, C, H, W, K, R, S, sh, sw, ph, pw, P, Q;
+  i64 crs() const { return C * R * S; }
+  i64 pq() const { return P * Q; }
+  i64 chunk() const { return std::clamp<i64>(kChunkElems / (C * R * S * P * Q), 1, N); }
+};
+
+// Output positions o in [0, n_out) whose input index o·stride + d lies in [0, n_in) form [lo, hi).
+void valid_range(i64 n_out, i64 stride, i64 d, i64 n_in, i64& lo, i64& hi) {
+  lo = d >= 0 ? 0 : (-d + stride - 1) / stride;
+  hi = n_in - 1 - d < 0 ? 0 : std::min(n_out, (n_in - 1 - d) / stride + 1);
+  lo = std::min(lo, hi);
+}
+
+// Rows r·S + s of col (row stride ldc), columns [0, P·Q), from one (H,W) plane of x.
+template <class T>
+DEEPNUM_SIMD void im2col_plane(T* col, i64 ldc, const T* x, const ConvShape& g) {
+  for (i64 r = 0; r < g.R; ++r) {
+    i64 p0, p1;
+    valid_range(g.P, g.sh, r - g.ph, g.H, p0, p1);
+    for (i64 s = 0; s < g.S; ++s) {
+      i64 q0, q1;
+      valid_range(g.Q, g.sw, s - g.pw, g.W, q0, q1);
+      T* row = col + (r * g.S + s) * ldc;
+      for (i64 p = 0; p < g.P; ++p) {
+        T* dst = row + p * g.Q;
+        if (p < p0 || p >= p1) {
+          for (i64 q = 0; q < g.Q; ++q) dst[q] = T(0);
+          continue;
+        }
+        for (i64 q = 0; q < q0; ++q) dst[q] = T(0);
+        if (q0 < q1) {
+          const T* src = x + (p * g.sh + r - g.ph) * g.W + (q0 * g.sw + s - g.pw);  // input of output q0
+          if (g.sw == 1)
+            std::memcpy(dst + q0, src, (q1 - q0) * sizeof(T));
+          else
+            for (i64 q = q0; q < q1; ++q) dst[q] = src[(q - q0) * g.sw];
+        }
+        for (i64 q = q1; q < g.Q; ++q) dst[q] = T(0);
+      }
+    }
+  }
+}
+
+// One (H,W) plane of dx = the sum of rows r·S + s of dcol (row stride ldc) at their input positions.
+template <class T>
+DEEPNUM_SIMD void col2im_plane(T* dx, const T* dcol, i64 ldc, const ConvShape& g) {
+  for (i64 i = 0; i < g.H * g.W; ++i) dx[i] = T(0);
+  for (i64 r = 0; r < g.R; ++r) {
+    i64 p0, p1;
+    valid_range(g.P, g.sh, r - g.ph, g.H, p0, p1);
+    for (i64 s = 0; s < g.S; ++s) {
+      i64 q0, q1;
+      valid_range(g.Q, g.sw, s - g.pw, g.W, q0, q1);
+      if (q0 == q1) continue;
+      const T* row = dcol + (r * g.S + s) * ldc;
+      for (i64 p = p0; p < p1; ++p) {
+        T* dst = dx + (p * g.sh + r - g.ph) * g.W + (q0 * g.sw + s - g.pw);  // input of output q0
+        const T* src = row + p * g.Q + q0;
+        if (g.sw == 1)
+          for (i64 q = 0; q < q1 - q0; ++q) dst[q] += src[q];
+        else
+          for (i64 q = 0; q < q1 - q0; ++q) dst[q * g.sw] += src[q];
+      }
+    }
+  }
+}
+
+// col (C·R·S, m·P·Q) for images [n0, n0 + m) of x.
+template <class T>
+void im2col(T* col, const T* x, i64 n0, i64 m, const ConvShape& g) {
+  const i64 ld = m * g.pq(), rs = g.R * g.S;
+#pragma omp parallel for collapse(2) if (m * g.crs() * g.pq() > kParallelMin)
+  for (i64 i = 0; i < m; ++i)
+    for (i64 c = 0; c < g.C; ++c)
+      im2col_plane(col + c * rs * ld + i * g.pq(), ld, x + ((n0 + i) * g.C + c) * g.H * g.W, g);
+}
+
+// dst[j] = src[j] + add over n elements
+template <class T>
+DEEPNUM_SIMD void copy_plus(T* dst, const T* src, T add, i64 n) {
+  for (i64 j = 0; j < n; ++j) dst[j] = src[j] + add;
+}
+
+// dst[j] += src[j] for j in [j0, j1)
+template <class T>
+DEEPNUM_SIMD void add_into(T* dst, const T* src, i64 j0, i64 j1) {
+  for (i64 j = j0; j < j1; ++j) dst[j] += src[j];
+}
+
+// Sum over n of the N planes dy[n, k] (P·Q each), in double: eight partial sums by position, in order.
+template <class T>
+DEEPNUM_SIMD double plane_sum(const T* dy, i64 N, i64 plane, i64 stride) {
+  double acc[8] = {};
+  for (i64 n = 0; n < N; ++n) {
+    const T* p = dy + n * stride;
+    i64 j = 0;
+    for (; j + 8 <= plane; j += 8)
+      for (i64 l = 0; l < 8; ++l) acc[l] += static_cast<double>(p[j + l]);
+    for (; j < plane; ++j) acc[j % 8] += static_cast<double>(p[j]);
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S,
+                    i64 sh, i64 sw, i64 ph, i64 pw) {
+  // x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q)
+  const ConvShape g{N, C, H, W, K, R, S, sh, sw, ph, pw, (H + 2 * ph - R) / sh + 1, (W + 2 * pw - S) / sw + 1};
+  const i64 nb = g.chunk(), PQ = g.pq();
+  std::vector<T> col(g.crs() * nb * PQ), out(K * nb * PQ);
+  for (i64 n0 = 0; n0 < N; n0 += nb) {
+    const i64 m = std::min(nb, N - n0), ld = m * PQ;
+    im2col(col.data(), x, n0, m, g);
+    gemm(out.data(), w, col.data(), false, false, K, ld, g.crs());
+#pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin)
+    for (i64 i = 0; i < m; ++i)
+      for (i64 k = 0; k < K; ++k) copy_plus(y + ((n0 + i) * K + k) * PQ, out.data() + k * ld + i * PQ, b[k], PQ);
+  }
+}
+
+template <class T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 C, i64 H, i64 W, i64 K,
+                     i64 R, i64 S, i64 sh, i64 sw, i64 ph, i64 pw) {
+  // dy is (N,K,P,Q), x and dx are (N,C,H,W), w and dw are (K,C,R,S), db is (K,)
+  const ConvShape g{N, C, H, W, K, R, S, sh, sw, ph, pw, (H + 2 * ph - R) / sh + 1, (W + 2 * pw - S) / sw + 1};
+  const i64 nb = g.chunk(), PQ = g.pq(), CRS = g.crs(), RS = R * S;
+
+#pragma omp parallel for if (N * K * PQ > kParallelMin)
+  for (i64 k = 0; k < K; ++k) db[k] = static_cast<T>(plane_sum(dy + k * PQ, N, PQ, K * PQ));
+
+  // col holds im2col(x) for dw, then is reused for dcol
+  std::vector<T> col(CRS * nb * PQ), dyc(K * nb * PQ), dw_part(N > nb ? K * CRS : 0);
+  for (i64 n0 = 0; n0 < N; n0 += nb) {
+    const i64 m = std::min(nb, N - n0), ld = m * PQ;
+    im2col(col.data(), x, n0, m, g);
+#pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin)
+    for (i64 i = 0; i < m; ++i)
+      for (i64 k = 0; k < K; ++k)
+        std::memcpy(dyc.data() + k * ld + i * PQ, dy + ((n0 + i) * K + k) * PQ, PQ * sizeof(T));
+
+    if (n0 == 0) {
+      gemm(dw, dyc.data(), col.data(), false, true, K, CRS, ld);
+    } else {
+      gemm(dw_part.data(), dyc.data(), col.data(), false, true, K, CRS, ld);
+      parallel_ranges(K * CRS, K * CRS, [&](i64 j0, i64 j1) { add_into(dw, dw_part.data(), j0, j1); });
+    }
+
+    T* dcol = col.data();
+    gemm(dcol, w, dyc.data(), true, false, CRS, ld, K);
+#pragma omp parallel for collapse(2) if (m * CRS * PQ > kParallelMin)
+    for (i64 i = 0; i < m; ++i)
+      for (i64 c = 0; c < C; ++c) col2im_plane(dx + ((n0 + i) * C + c) * H * W, dcol + c * RS * ld + i * PQ, ld, g);
+  }
+}
+
+template void conv2d_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64, i64, i64, i64,
+                                    i64, i64, i64, i64, i64);
+template void conv2d_forward<double>(double*, const double*, const double*, const double*, i64, i64, i64, i64, i64,
+                                     i64, i64, i64, i64, i64, i64);
+template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*, i64, i64, i64,
+                                     i64, i64, i64, i64, i64, i64, i64, i64);
+template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*, i64,
+                                      i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+}  // namespace deepnum

@@ -1,0 +1,347 @@
+/* gemm: c (M,N) = op(a) (M,K) · op(b) (K,N), all row-major and C-contiguous; op(a) = aᵀ when
+ * trans_a (a stored (K,M)), op(b) = bᵀ when trans_b (b stored (N,K)). c is overwritten.
+ *
+ * Two paths, chosen from the sizes alone (never from the thread count):
+ *   - direct, for matrix-vector like shapes (M < kDirectSize, or N < kDirectSize with contiguous
+ *     columns of op(b)) where tiles would be mostly padding: no packing; either each c row
+ *     accumulates a(i,k)·(row k of op(b)) over k in order or, when the columns of op(b) are
+ *     contiguous, each c element is a dot product in kLanes interleaved partial sums;
+ *   - blocked (after BLIS / Goto): K is cut into blocks of KC, op(b) into blocks of KC x NC and
+ *     op(a) into blocks of MC x KC; both are packed into panels (MR rows of op(a), NR columns of
+ *     op(b), zero-padded), and a register-blocked MR x NR micro-kernel runs over the panels. Each
+ *     c element is the sum of its K blocks in order, each block summed over k in order.
+ * The micro-kernel is written with GCC vector extensions and compiled once per SIMD level
+ * (AVX-512, AVX2, baseline; simd_level() picks one at run time) with a tile shape that fits
+ * that level's registers. Threads (OpenMP) each own a rectangle (blocked) or a range of rows or
+ * columns (direct) of c, never a slice of K, so results are bit-identical for any thread count. Called
+ * from inside a parallel region, gemm runs serially on the calling thread.
+ */
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "kernels.h"
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(DEEPNUM_NO_CLONES)
+#define DEEPNUM_GEMM_LEVELS 1
+#else
+#define DEEPNUM_GEMM_LEVELS 0
+#endif
+
+namespace deepnum {
+namespace {
+
+constexpr i64 kDirectSize = 4;                // direct path below this many rows (or columns)
+constexpr i64 kWorkPerThread = i64{1} << 18;  // multiply-adds that justify one more thread
+constexpr int kLanes = 16;                    // partial sums of a direct dot product
+
+// A strided matrix view: element (i, j) is p[i * rs + j * cs]. In gemm one of the strides is 1.
+template <class T>
+struct View {
+  const T* p;
+  i64 rs, cs;
+  const T& operator()(i64 i, i64 j) const { return p[i * rs + j * cs]; }
+};
+
+// Threads worth starting for `work` multiply-adds: 1 inside a parallel region.
+i64 threads_for(i64 work) {
+  if (omp_get_level() > 0) return 1;
+  return std::min<i64>(omp_get_max_threads(), std::max<i64>(1, work / kWorkPerThread));
+}
+
+// ---- direct path -------------------------------------------------------------------------
+
+// sum over k < n of x[k·xs] · y[k], in order for short n; otherwise element k goes to partial
+// sum k % kLanes and the partial sums are added pairwise.
+template <class T>
+[[gnu::always_inline]] inline T dot(const T* x, i64 xs, const T* y, i64 n) {
+  if (n < kLanes) {
+    T s = T(0);
+    for (i64 k = 0; k < n; ++k) s += x[k * xs] * y[k];
+    return s;
+  }
+  T acc[kLanes] = {};
+  i64 k = 0;
+  if (xs == 1) {
+    for (; k + kLanes <= n; k += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] += x[k + l] * y[k + l];
+  } else {
+    for (; k + kLanes <= n; k += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] += x[(k + l) * xs] * y[k + l];
+  }
+  for (int l = 0; k < n; ++k, ++l) acc[l] += x[k * xs] * y[k];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+// Rows [i0, i1) x columns [j0, j1) of c (M,N) = A · B without packing.
+template <class T>
+DEEPNUM_SIMD void gemm_direct(T* c, View<T> A, View<T> B, i64 N, i64 K, i64 i0, i64 i1, i64 j0, i64 j1) {
+  if (B.rs == 1) {  // columns of B are contiguous: one dot product per element
+    for (i64 j = j0; j < j1; ++j)
+      for (i64 i = i0; i < i1; ++i) c[i * N + j] = dot(&A(i, 0), A.cs, &B(0, j), K);
+    return;
+  }
+  for (i64 i = i0; i < i1; ++i)  // rows of B are contiguous: c rows accumulate a(i,k) · row k of B
+    for (i64 j = j0; j < j1; ++j) c[i * N + j] = T(0);
+  for (i64 k = 0; k < K; ++k) {
+    const T* bk = &B(k, 0);
+    for (i64 i = i0; i < i1; ++i) {
+      const T aik = A(i, k);
+      T* ci = c + i * N;
+      for (i64 j = j0; j < j1; ++j) ci[j] += aik * bk[j];
+    }
+  }
+}
+
+// The direct path, threads splitting the longer of the two dimensions of c.
+template <class T>
+void gemm_direct_parallel(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
+  const i64 threads = std::min(threads_for(M * N * K), std::max(M, N));
+  if (threads == 1) {
+    gemm_direct(c, A, B, N, K, 0, M, 0, N);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    const i64 t = omp_get_thread_num();
+    if (M > N)
+      gemm_direct(c, A, B, N, K, M * t / threads, M * (t + 1) / threads, 0, N);
+    else
+      gemm_direct(c, A, B, N, K, 0, M, N * t / threads, N * (t + 1) / threads);
+  }
+}
+
+// ---- packing -----------------------------------------------------------------------------
+
+// Packs rows [x0, x0+nx) x columns [k0, k0+kc) of X into panels of W rows: panel p holds, for
+// each k, the W values X(x0 + p·W + w, k0 + k) contiguously; rows past nx are zero.
+// For a this is op(a) itself (W = MR); for b it is op(b)ᵀ (W = NR).
+template <int W, class T>
+void pack_panels(T* dst, View<T> X, i64 x0, i64 nx, i64 k0, i64 kc) {
+  for (i64 p = 0; p < nx; p += W) {
+    const i64 w_n = std::min<i64>(W, nx - p);
+    T* d = dst + p * kc;
+    if (w_n < W) std::fill(d, d + kc * W, T(0));
+    if (X.cs == 1) {  // rows of X are contiguous in k: transpose them into the panel
+      for (i64 w = 0; w < w_n; ++w) {
+        const T* s = &X(x0 + p + w, k0);
+        for (i64 k = 0; k < kc; ++k) d[k * W + w] = s[k];
+      }
+    } else if (w_n == W) {  // columns of X are contiguous in x: copy W values per k
+      for (i64 k = 0; k < kc; ++k) std::memcpy(d + k * W, &X(x0 + p, k0 + k), W * sizeof(T));
+    } else {
+      for (i64 k = 0; k < kc; ++k) std::memcpy(d + k * W, &X(x0 + p, k0 + k), w_n * sizeof(T));
+    }
+  }
+}
+
+// ---- micro- and macro-kernel -------------------------------------------------------------
+
+// One MR x (NV·VW) tile of c from packed panels a (kc x MR) and b (kc x NV·VW): accumulators
+// live in MR·NV vector registers of VW lanes. c = acc when overwrite, else c += acc.
+template <class T, int MR, int NV, int VW>
+[[gnu::always_inline]] inline void micro_tile(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool overwrite) {
+  typedef T V __attribute__((vector_size(VW * sizeof(T))));
+  constexpr int NR = NV * VW;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  for (i64 k = 0; k < kc; ++k) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * NR + v * VW, sizeof(V));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[k * MR + i];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      T* ci = c + i * ldc + v * VW;
+      if (!overwrite) {
+        V old;
+        std::memcpy(&old, ci, sizeof(V));
+        acc[i][v] = old + acc[i][v];
+      }
+      std::memcpy(ci, &acc[i][v], sizeof(V));
+    }
+}
+
+// All tiles of the (mc, nc) block of c from a packed a block (mc x kc) and b block (kc x nc).
+// Edge tiles go through a local tile with the same arithmetic as full ones.
+template <class T, int MR, int NV, int VW>
+[[gnu::always_inline]] inline void macro_block(i64 mc, i64 nc, i64 kc, const T* ap, const T* bp, T* c, i64 ldc,
+                                               bool overwrite) {
+  constexpr int NR = NV * VW;
+  alignas(64) T tile[MR * NR];
+  for (i64 j = 0; j < nc; j += NR) {
+    const T* bj = bp + j * kc;
+    for (i64 i = 0; i < mc; i += MR) {
+      const T* ai = ap + i * kc;
+      T* cij = c + i * ldc + j;
+      if (i + MR <= mc && j + NR <= nc) {
+        micro_tile<T, MR, NV, VW>(kc, ai, bj, cij, ldc, overwrite);
+      } else {
+        micro_tile<T, MR, NV, VW>(kc, ai, bj, tile, NR, true);
+        const i64 m_n = std::min<i64>(MR, mc - i), n_n = std::min<i64>(NR, nc - j);
+        for (i64 ii = 0; ii < m_n; ++ii)
+          for (i64 jj = 0; jj < n_n; ++jj)
+            cij[ii * ldc + jj] = overwrite ? tile[ii * NR + jj] : cij[ii * ldc + jj] + tile[ii * NR + jj];
+      }
+    }
+  }
+}
+
+// The macro-kernel compiled for each SIMD level: MR x (NV·VW) tiles, VW = lanes of the level's vectors.
+template <class T, int MR, int NV, int VW>
+struct Baseline {
+  static void macro(i64 mc, i64 nc, i64 kc, const T* ap, const T* bp, T* c, i64 ldc, bool overwrite) {
+    macro_block<T, MR, NV, VW>(mc, nc, kc, ap, bp, c, ldc, overwrite);
+  }
+};
+#if DEEPNUM_GEMM_LEVELS
+template <class T, int MR, int NV, int VW>
+struct Avx2 {
+  [[gnu::target("arch=x86-64-v3")]] static void macro(i64 mc, i64 nc, i64 kc, const T* ap, const T* bp, T* c,
+                                                      i64 ldc, bool overwrite) {
+    macro_block<T, MR, NV, VW>(mc, nc, kc, ap, bp, c, ldc, overwrite);
+  }
+};
+template <class T, int MR, int NV, int VW>
+struct Avx512 {
+  [[gnu::target("arch=x86-64-v4")]] static void macro(i64 mc, i64 nc, i64 kc, const T* ap, const T* bp, T* c,
+                                                      i64 ldc, bool overwrite) {
+    macro_block<T, MR, NV, VW>(mc, nc, kc, ap, bp, c, ldc, overwrite);
+  }
+};
+#endif
+
+// What the blocked path needs from a SIMD level: its macro-kernel, the matching packing, the tile
+// (MR x NR) and the blocks (MC x KC of a, KC x NC of b).
+template <class T>
+struct Kernel {
+  void (*macro)(i64 mc, i64 nc, i64 kc, const T* ap, const T* bp, T* c, i64 ldc, bool overwrite);
+  void (*pack_a)(T* dst, View<T> X, i64 x0, i64 nx, i64 k0, i64 kc);
+  void (*pack_b)(T* dst, View<T> X, i64 x0, i64 nx, i64 k0, i64 kc);
+  i64 mr, nr, mc, kc, nc;
+};
+
+// Blocks: KC is long so c tiles are loaded and stored rarely; an a block (MC x KC) of 256 KiB
+// stays in L2 and a b block (KC x NC) of 2 MiB in L3. Tuned on Zen 4 to OpenBLAS single-thread speed.
+template <template <class, int, int, int> class Level, class T, int MR, int NV, int VW>
+Kernel<T> make_kernel() {
+  constexpr i64 kc = 512, mc = (i64{256} << 10) / (kc * sizeof(T)) / MR * MR, nc = (i64{2} << 20) / (kc * sizeof(T));
+  return {Level<T, MR, NV, VW>::macro, pack_panels<MR, T>, pack_panels<NV * VW, T>, MR, NV * VW, mc, kc, nc};
+}
+
+// Tiles of MR x 2 vectors: 16 accumulator registers of 32 with AVX-512, 12 of 16 otherwise.
+template <class T>
+Kernel<T> select_kernel() {
+  constexpr int VW = 16 / sizeof(T);  // lanes of a 128-bit vector
+#if DEEPNUM_GEMM_LEVELS
+  const std::string_view level = simd_level();
+  if (level == "avx512") return make_kernel<Avx512, T, 8, 2, 4 * VW>();
+  if (level == "avx2") return make_kernel<Avx2, T, 6, 2, 2 * VW>();
+#endif
+  return make_kernel<Baseline, T, 6, 2, VW>();
+}
+
+// A 64-byte aligned scratch buffer of n elements, owned by the calling thread and reused.
+template <class T>
+T* scratch(std::vector<T>& buf, i64 n) {
+  const i64 pad = 64 / static_cast<i64>(sizeof(T));
+  if (static_cast<i64>(buf.size()) < n + pad) buf.resize(n + pad);
+  const auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
+  return buf.data() + ((64 - addr % 64) % 64) / sizeof(T);
+}
+
+// Rows [i0, i1) x columns [j0, j1) of c (M,N), serially on the calling thread.
+template <class T>
+void gemm_rect(const Kernel<T>& kn, T* c, View<T> A, View<T> B, i64 N, i64 K, i64 i0, i64 i1, i64 j0, i64 j1) {
+  static thread_local std::vector<T> a_buf, b_buf;
+  const i64 kc_max = std::min(kn.kc, K);
+  T* ap = scratch(a_buf, (std::min(kn.mc, i1 - i0) + kn.mr) * kc_max);
+  T* bp = scratch(b_buf, (std::min(kn.nc, j1 - j0) + kn.nr) * kc_max);
+  const View<T> Bt{B.p, B.cs, B.rs};  // op(b)ᵀ, (N,K)
+  for (i64 jc = j0; jc < j1; jc += kn.nc) {
+    const i64 nc = std::min(kn.nc, j1 - jc);
+    for (i64 pc = 0; pc < K; pc += kn.kc) {
+      const i64 kc = std::min(kn.kc, K - pc);
+      kn.pack_b(bp, Bt, jc, nc, pc, kc);
+      for (i64 ic = i0; ic < i1; ic += kn.mc) {
+        const i64 mc = std::min(kn.mc, i1 - ic);
+        kn.pack_a(ap, A, ic, mc, pc, kc);
+        kn.macro(mc, nc, kc, ap, bp, c + ic * N + jc, N, pc == 0);
+      }
+    }
+  }
+}
+
+// A grid of rows x cols rectangles of whole tiles, one per thread, for at most `threads`
+// threads: the grid whose largest rectangle is smallest, then the squarest.
+struct Grid {
+  i64 rows, cols;
+};
+
+Grid thread_grid(i64 m_tiles, i64 n_tiles, i64 mr, i64 nr, i64 threads) {
+  Grid best{1, 1};
+  i64 best_area = m_tiles * mr * n_tiles * nr, best_edge = m_tiles * mr + n_tiles * nr;
+  for (i64 r = 1; r <= std::min(threads, m_tiles); ++r) {
+    const i64 q = std::min(threads / r, n_tiles);
+    const i64 h = (m_tiles + r - 1) / r * mr, w = (n_tiles + q - 1) / q * nr;
+    if (h * w < best_area || (h * w == best_area && h + w < best_edge)) {
+      best = {r, q};
+      best_area = h * w;
+      best_edge = h + w;
+    }
+  }
+  return best;
+}
+
+template <class T>
+void gemm_blocked(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
+  static const Kernel<T> kn = select_kernel<T>();
+  const i64 m_tiles = (M + kn.mr - 1) / kn.mr, n_tiles = (N + kn.nr - 1) / kn.nr;
+  const Grid g = thread_grid(m_tiles, n_tiles, kn.mr, kn.nr, threads_for(M * N * K));
+  if (g.rows * g.cols == 1) {
+    gemm_rect(kn, c, A, B, N, K, 0, M, 0, N);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(g.rows * g.cols))
+  {
+    const i64 t = omp_get_thread_num(), r = t / g.cols, q = t % g.cols;
+    const i64 i0 = m_tiles * r / g.rows * kn.mr, i1 = std::min(M, m_tiles * (r + 1) / g.rows * kn.mr);
+    const i64 j0 = n_tiles * q / g.cols * kn.nr, j1 = std::min(N, n_tiles * (q + 1) / g.cols * kn.nr);
+    gemm_rect(kn, c, A, B, N, K, i0, i1, j0, j1);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K) {
+  // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
+  const View<T> A = trans_a ? View<T>{a, 1, M} : View<T>{a, K, 1};
+  const View<T> B = trans_b ? View<T>{b, 1, K} : View<T>{b, N, 1};
+  if (M < kDirectSize || (N < kDirectSize && B.rs == 1))
+    gemm_direct_parallel(c, A, B, M, N, K);
+  else
+    gemm_blocked(c, A, B, M, N, K);
+}
+
+template void gemm<float>(float*, const float*, const float*, bool, bool, i64, i64, i64);
+template void gemm<double>(double*, const double*, const double*, bool, bool, i64, i64, i64);
+
+}  // namespace deepnum

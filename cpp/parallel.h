@@ -1,0 +1,28 @@
+// Shared OpenMP helper of the CPU kernels: split [0, n) into one contiguous range per thread.
+#pragma once
+#include <omp.h>
+
+#include "kernels.h"
+
+namespace deepnum {
+
+// Below this many elements of work a kernel runs on the calling thread: thread start-up would cost more.
+constexpr i64 kParallelMin = 32768;
+
+// Calls f(begin, end) on contiguous slices of [0, n), one per OpenMP thread, when work > kParallelMin;
+// otherwise f(0, n) on the calling thread. f is typically a serial DEEPNUM_SIMD loop: target_clones
+// must sit on such inner functions, not on a function holding the parallel region.
+template <class F>
+void parallel_ranges(i64 n, i64 work, const F& f) {
+  if (work <= kParallelMin || omp_get_max_threads() == 1) {
+    f(i64{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const i64 t = omp_get_thread_num(), nt = omp_get_num_threads();
+    f(n * t / nt, n * (t + 1) / nt);
+  }
+}
+
+}  // namespace deepnum
