@@ -1,0 +1,98 @@
+"""The ``deepnum`` command: ``train RECIPE``, ``evaluate WEIGHTS``, ``info``."""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import deepnum
+
+from . import _backend, datasets, recipes
+from .models import Sequential
+
+
+def _train(args):
+    recipe = recipes.RECIPES[args.recipe]
+    if args.backend:
+        deepnum.use_backend(args.backend)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = datasets.mnist(args.data) if recipe.needs_mnist else None
+    if args.train_size and data is not None:
+        (x, y), valid, test = data
+        data = ((x[:args.train_size], y[:args.train_size]), valid, test)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
+    start = time.perf_counter()
+    result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet, **overrides)
+    seconds = time.perf_counter() - start
+    (out / "history.json").write_text(json.dumps(dict(result.history, seconds=seconds), indent=1, default=float))
+    if result.model is not None and data is not None:
+        _plots(result, data, out)
+    print(f"time: {seconds:.1f} s")
+    if result.test_error is not None:
+        print(f"test accuracy: {100 * (1 - result.test_error):.2f}% (error {100 * result.test_error:.2f}%)")
+    return 0
+
+
+def _plots(result, data, out):
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: skipping curves.png, filters.png, misclassified.png "
+              "(pip install 'deepnum[plot]')")
+        return
+    matplotlib.use("Agg")
+    from . import plots
+
+    plots.curves(result.history, out / "curves.png")
+    plots.filters(result.model, out / "filters.png")
+    plots.misclassified(result.predict(data[2][0]), data[2], out / "misclassified.png")
+
+
+def _evaluate(args):
+    model = Sequential.load(args.weights)
+    _, _, test = datasets.mnist(args.data)
+    scores = model.evaluate(test)
+    print(f"test loss {scores['loss']:.4f}")
+    print(f"test accuracy: {100 * scores['accuracy']:.2f}% (error {100 * scores['error']:.2f}%)")
+    return 0
+
+
+def _info(args):
+    print(f"deepnum {deepnum.__version__}")
+    print(f"backends: {', '.join(deepnum.backends())} (active: {deepnum.get_backend()})")
+    print(f"threads: {deepnum.get_num_threads()}")
+    if "cpp" in _backend.available():
+        print(f"CPU SIMD level: {_backend.load('cpp').simd_level()}")
+    print("CUDA device: none (the CUDA backend is not built yet)")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="deepnum", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a seed recipe")
+    t.add_argument("recipe", choices=sorted(recipes.RECIPES))
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--backend", choices=deepnum.backends())
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="runs/latest")
+    t.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
+    t.add_argument("--train-size", type=int, help="train on the first N examples only")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    t.set_defaults(func=_train)
+    e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set")
+    e.add_argument("weights")
+    e.add_argument("--data")
+    e.set_defaults(func=_evaluate)
+    i = sub.add_parser("info", help="version, backends, threads, SIMD level")
+    i.set_defaults(func=_info)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

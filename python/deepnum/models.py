@@ -1,0 +1,323 @@
+"""Models: a :class:`Sequential` list of layers ending in a softmax/NLL head, its training loop
+(minibatch SGD with the DeepLearningTutorials' early stopping), checkpoints and ready-made
+constructors for the seed models.
+"""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import nn
+from .optim import SGD
+
+_ARCH_KEY = "__architecture__"
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the message names the epoch and batch."""
+
+
+class History(dict):
+    """Per-epoch records (lists keyed by name) and the best-validation summary."""
+
+    def log(self, **values):
+        for k, v in values.items():
+            self.setdefault(k, []).append(v)
+
+
+class Reshape(nn.Layer):
+    """(N, prod(shape)) -> (N, *shape); a view, no copy (e.g. flat MNIST rows to images)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def config(self):
+        return dict(shape=list(self.shape))
+
+    def forward(self, x, train):
+        self.x_shape = x.shape
+        return x.reshape((x.shape[0],) + self.shape)
+
+    def backward(self, dy):
+        return dy.reshape(self.x_shape)
+
+
+LAYERS = dict(nn.LAYERS, Reshape=Reshape)
+
+
+class Sequential:
+    """Layers applied in order; the last is the :class:`deepnum.nn.SoftmaxNLL` head.
+
+    ``seed`` drives every random draw (initialisation, shuffling, dropout masks): two models
+    built and trained with the same seed and thread count end bit-identical.
+    """
+
+    def __init__(self, layers, seed=0, dtype=np.float32):
+        layers = list(layers)
+        if not layers or not isinstance(layers[-1], nn.SoftmaxNLL):
+            raise ValueError("Sequential: the last layer must be a SoftmaxNLL head")
+        self.layers, self.seed, self.dtype = layers, seed, np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        for layer in layers:
+            layer.build(self.rng, self.dtype)
+        self.optimizer = None
+        self.epoch = 0
+
+    # ---- computation -------------------------------------------------------------------
+
+    def parameters(self):
+        """Yields (key, name, param, grad) for every parameter; key is "<layer index>.<name>"."""
+        for i, layer in enumerate(self.layers):
+            for name, p in layer.params.items():
+                yield f"{i}.{name}", name, p, layer.grads.get(name)
+
+    def forward(self, x, train=False):
+        """Logits for the batch x."""
+        x = np.asarray(x, dtype=self.dtype)
+        for layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    def train_step(self, xb, yb):
+        """One forward, backward and optimiser update on a minibatch; returns its loss."""
+        if self.optimizer is None:
+            raise RuntimeError("train_step: no optimizer; pass one to fit() or set model.optimizer")
+        head = self.layers[-1]
+        self.forward(xb, train=True)
+        loss = head.loss(yb)
+        if not np.isfinite(loss):
+            raise TrainingDiverged(f"loss is {loss}")
+        d = head.backward()
+        for layer in reversed(self.layers[:-1]):
+            d = layer.backward(d)
+        self.optimizer.step(self.parameters(), self.epoch)
+        return loss
+
+    def predict_proba(self, x, batch_size=1000):
+        """Class probabilities (softmax of the logits), computed in batches."""
+        out = []
+        for i in range(0, len(x), batch_size):
+            z = self.forward(x[i:i + batch_size])
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            out.append(e / e.sum(axis=1, keepdims=True))
+        return np.concatenate(out)
+
+    def predict(self, x, batch_size=1000):
+        """Predicted class labels."""
+        return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
+                               for i in range(0, len(x), batch_size)])
+
+    def evaluate(self, data, batch_size=1000):
+        """Mean loss, accuracy and zero-one error on (x, y)."""
+        x, y = data
+        head, total, wrong = self.layers[-1], 0.0, 0
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            logits = self.forward(xb)
+            total += head.loss(yb) * len(xb)
+            wrong += int((logits.argmax(axis=1) != yb).sum())
+        return {"loss": total / len(x), "accuracy": 1 - wrong / len(x), "error": wrong / len(x)}
+
+    # ---- training ----------------------------------------------------------------------
+
+    def fit(self, train, epochs, batch_size, optimizer=None, validation=None, test=None, patience=None,
+            patience_increase=2, improvement_threshold=0.995, shuffle=False, callbacks=(), verbose=False,
+            checkpoint=None):
+        """Minibatch training; returns a :class:`History`.
+
+        With ``validation``, the parameters of the best validation error are kept (restored at
+        the end) and ``test`` is scored at that point. ``patience`` (in iterations) enables the
+        DeepLearningTutorials' early stopping: validate every min(n_batches, patience // 2)
+        iterations; an improvement below ``improvement_threshold`` × best raises patience to
+        iteration × ``patience_increase``; stop once the iteration passes patience. Without
+        it, validation runs once per epoch (network3). A trailing partial batch is dropped,
+        as in the seeds. ``checkpoint`` (a path) is written atomically after every epoch and
+        resumed from if it exists. ``callbacks`` are called as f(model, history) per epoch.
+        """
+        x, y = train
+        n_batches = len(x) // batch_size
+        if n_batches == 0:
+            raise ValueError(f"fit: batch_size {batch_size} exceeds the {len(x)} training examples")
+        if optimizer is not None:
+            self.optimizer = optimizer
+        if self.optimizer is None:
+            self.optimizer = SGD(0.1)
+        frequency = n_batches if patience is None else max(1, min(n_batches, patience // 2))
+        st = {"patience": patience, "best": np.inf, "best_iter": -1, "test_error": None, "done": False}
+        history, best_params = History(), None
+        if checkpoint is not None and Path(checkpoint).exists():
+            history, st, best_params = self._resume(checkpoint)
+        progress = _progress(verbose)
+        while self.epoch < epochs and not st["done"]:
+            order = self.rng.permutation(len(x)) if shuffle else None
+            losses = []
+            bar = progress(range(n_batches), desc=f"epoch {self.epoch + 1}")
+            for b in bar:
+                idx = slice(b * batch_size, (b + 1) * batch_size)
+                idx = order[idx] if shuffle else idx
+                try:
+                    losses.append(self.train_step(x[idx], y[idx]))
+                except TrainingDiverged as e:
+                    raise TrainingDiverged(f"fit: {e} at epoch {self.epoch + 1}, batch {b + 1}; "
+                                           f"the last checkpoint ({checkpoint}) is kept") from None
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                it = self.epoch * n_batches + b
+                if validation is not None and (it + 1) % frequency == 0:
+                    err = self.evaluate(validation)["error"]
+                    if err < st["best"]:
+                        if st["patience"] is not None and err < st["best"] * improvement_threshold:
+                            st["patience"] = max(st["patience"], it * patience_increase)
+                        st["best"], st["best_iter"] = err, it
+                        best_params = {k: p.copy() for k, _, p, _ in self.parameters()}
+                        st["test_error"] = None if test is None else self.evaluate(test)["error"]
+                if st["patience"] is not None and st["patience"] <= it:
+                    st["done"] = True
+                    break
+            self.epoch += 1
+            record = {"epoch": self.epoch, "train_loss": float(np.mean(losses))}
+            if validation is not None:
+                record["valid_error"] = self.evaluate(validation)["error"]
+            history.log(**record)
+            if verbose:
+                print(" ".join(f"{k} {v:.4%}" if "error" in k else f"{k} {v:.4f}" if isinstance(v, float)
+                               else f"{k} {v}" for k, v in record.items()), flush=True)
+            for f in callbacks:
+                f(self, history)
+            if checkpoint is not None:
+                self._write_checkpoint(checkpoint, history, st, best_params)
+        if best_params is not None:
+            for key, _, p, _ in self.parameters():
+                p[...] = best_params[key]
+            history["best_valid_error"] = st["best"]
+            history["best_iteration"] = st["best_iter"]
+            history["test_error"] = st["test_error"]
+        return history
+
+    # ---- state -------------------------------------------------------------------------
+
+    def architecture(self):
+        return {"seed": self.seed, "dtype": self.dtype.name,
+                "layers": [{"type": type(layer).__name__, **layer.config()} for layer in self.layers]}
+
+    def state_dict(self):
+        """Parameters keyed "<layer index>.<name>" (copies)."""
+        return {k: p.copy() for k, _, p, _ in self.parameters()}
+
+    def load_state_dict(self, state):
+        for key, _, p, _ in self.parameters():
+            if key not in state or state[key].shape != p.shape:
+                raise ValueError(f"load_state_dict: missing or mis-shaped parameter {key}")
+            p[...] = state[key]
+
+    def save(self, path):
+        """Write weights and architecture (JSON) to an .npz file, atomically. No pickle."""
+        _atomic_savez(path, {_ARCH_KEY: np.array(json.dumps(self.architecture())), **self.state_dict()})
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a model saved with :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            arch = json.loads(str(f[_ARCH_KEY]))
+            model = cls.from_architecture(arch)
+            model.load_state_dict({k: f[k] for k in f.files if k != _ARCH_KEY})
+        return model
+
+    @classmethod
+    def from_architecture(cls, arch):
+        layers = [LAYERS[spec["type"]](**{k: v for k, v in spec.items() if k != "type"}) for spec in arch["layers"]]
+        return cls(layers, seed=arch["seed"], dtype=arch["dtype"])
+
+    def _write_checkpoint(self, path, history, st, best_params):
+        meta = {"architecture": self.architecture(), "epoch": self.epoch, "history": dict(history),
+                "early_stopping": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                                   for k, v in st.items()},
+                "rng": self.rng.bit_generator.state, "optimizer": type(self.optimizer).__name__}
+        arrays = {_ARCH_KEY: np.array(json.dumps(meta, default=_json_default)), **self.state_dict()}
+        arrays.update({f"opt:{k}": v for k, v in self.optimizer.state_dict().items()})
+        if best_params is not None:
+            arrays.update({f"best:{k}": v for k, v in best_params.items()})
+        _atomic_savez(path, arrays)
+
+    def _resume(self, path):
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f[_ARCH_KEY]))
+            if meta["architecture"] != self.architecture():
+                raise ValueError(f"fit: checkpoint {path} holds a different architecture")
+            self.load_state_dict({k: f[k] for k in f.files if ":" not in k and k != _ARCH_KEY})
+            self.optimizer.load_state_dict({k[4:]: f[k] for k in f.files if k.startswith("opt:")})
+            best = {k[5:]: f[k] for k in f.files if k.startswith("best:")} or None
+        self.rng.bit_generator.state = meta["rng"]
+        self.epoch = meta["epoch"]
+        st = meta["early_stopping"]
+        st["best"] = np.inf if st["best"] is None else st["best"]
+        return History(meta["history"]), st, best
+
+
+def _json_default(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    raise TypeError(f"cannot serialise {type(v).__name__}")
+
+
+def _atomic_savez(path, arrays):
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _progress(verbose):
+    if not verbose:
+        return lambda it, desc=None: it
+    from tqdm.auto import tqdm
+
+    return lambda it, desc=None: tqdm(it, desc=desc, leave=False)
+
+
+# ---- ready-made models -------------------------------------------------------------------
+
+def LogisticRegression(n_in, n_out, seed=0, dtype=np.float32):
+    """Softmax regression with zero-initialised weights (DLT logistic_sgd)."""
+    return Sequential([nn.Dense(n_in, n_out, init="zeros"), nn.SoftmaxNLL()], seed, dtype)
+
+
+def MLP(sizes, activation="tanh", p_dropout=0.0, init="glorot", seed=0, dtype=np.float32):
+    """Hidden Dense layers of ``activation`` on sizes[:-1] → a zero-initialised softmax layer."""
+    layers = [nn.Dense(a, b, activation, p_dropout, init) for a, b in zip(sizes[:-2], sizes[1:-1])]
+    layers += [nn.Dense(sizes[-2], sizes[-1], init="zeros", p_dropout=p_dropout), nn.SoftmaxNLL()]
+    return Sequential(layers, seed, dtype)
+
+
+def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_dropout=0.0, init="normal",
+            padding=0, seed=0, dtype=np.float32):
+    """network3's composition: (ConvPool)* → FullyConnected* → Softmax.
+
+    image_shape is (C, H, W); conv_layers a list of (n_filters, kernel, pool) triples; hidden a
+    list of fully connected widths. Dropout (p_dropout) acts on the inputs of the fully
+    connected and softmax layers, as in network3.
+    """
+    c, h, w = image_shape
+    layers = [Reshape(image_shape)]
+    for n_filters, kernel, pool in conv_layers:
+        layers.append(nn.Conv2D(c, n_filters, kernel, 1, padding, activation, init))
+        h, w = (h + 2 * padding - kernel + 1) // pool, (w + 2 * padding - kernel + 1) // pool
+        layers.append(nn.MaxPool2D(pool))
+        c = n_filters
+    layers.append(nn.Flatten())
+    n_in = c * h * w
+    for width in hidden:
+        layers.append(nn.Dense(n_in, width, activation, p_dropout, init))
+        n_in = width
+    layers += [nn.Dense(n_in, n_out, init="zeros", p_dropout=p_dropout), nn.SoftmaxNLL()]
+    return Sequential(layers, seed, dtype)
+
+
+def LeNet(seed=0, dtype=np.float32):
+    """DLT convolutional_mlp LeNet5: conv 20 5×5, pool 2 → conv 50 5×5, pool 2 → 500 tanh → softmax."""
+    return ConvNet((1, 28, 28), [(20, 5, 2), (50, 5, 2)], [500], activation="tanh", init="glorot", seed=seed,
+                   dtype=dtype)

@@ -1,0 +1,77 @@
+"""Optimisers on top of the fused in-place update ops.
+
+Penalties, with their exact scaling (applied to weights ``w`` only, never to biases, as in
+the seed code):
+
+* ``l2``: the per-minibatch cost gains 0.5·l2·Σw², so the gradient gains l2·w (passed to the
+  fused update as ``weight_decay``). network3's ``0.5·λ·Σw²/n_batches`` is ``l2 = λ / n_batches``;
+  the DeepLearningTutorials' ``L2_reg·Σw²`` is ``l2 = 2·L2_reg``.
+* ``l1``: the cost gains l1·Σ|w|, the gradient l1·sign(w).
+
+``lr`` may be a number or a function of the epoch (a schedule).
+"""
+import numpy as np
+
+from . import ops
+
+
+def _penalised(name, p, g, l1):
+    if l1 and name == "w":
+        return g + p.dtype.type(l1) * np.sign(p)
+    return g
+
+
+class Optimizer:
+    """Base: keeps per-parameter state keyed like ``Sequential.parameters()``."""
+
+    def __init__(self, lr, l2=0.0, l1=0.0):
+        self.lr, self.l2, self.l1 = lr, l2, l1
+        self.state = {}
+
+    def learning_rate(self, epoch):
+        return self.lr(epoch) if callable(self.lr) else self.lr
+
+    def state_dict(self):
+        return {f"{key}.{slot}": a for key, slots in self.state.items() for slot, a in slots.items()}
+
+    def load_state_dict(self, arrays):
+        self.state = {}
+        for full, a in arrays.items():
+            key, slot = full.rsplit(".", 1)
+            self.state.setdefault(key, {})[slot] = np.array(a)
+
+
+class SGD(Optimizer):
+    """Minibatch SGD, optionally with momentum (heavy-ball or Nesterov)."""
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, l2=0.0, l1=0.0):
+        super().__init__(lr, l2, l1)
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def step(self, params, epoch):
+        """``params`` yields (key, name, param, grad); updates every param in place."""
+        lr = self.learning_rate(epoch)
+        for key, name, p, g in params:
+            velocity = None
+            if self.momentum > 0:
+                velocity = self.state.setdefault(key, {}).setdefault("velocity", np.zeros_like(p))
+            ops.sgd_update(p, _penalised(name, p, g, self.l1), lr, self.momentum, velocity, self.nesterov,
+                           self.l2 if name == "w" else 0.0)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction."""
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0, l1=0.0):
+        super().__init__(lr, l2, l1)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def step(self, params, epoch):
+        lr = self.learning_rate(epoch)
+        for key, name, p, g in params:
+            s = self.state.setdefault(key, {})
+            if "m" not in s:
+                s["m"], s["v"], s["t"] = np.zeros_like(p), np.zeros_like(p), np.zeros(1, dtype=np.int64)
+            s["t"][0] += 1
+            ops.adam_update(p, _penalised(name, p, g, self.l1), s["m"], s["v"], int(s["t"][0]), lr, self.beta1,
+                            self.beta2, self.eps, self.l2 if name == "w" else 0.0)

@@ -1,0 +1,83 @@
+"""MNIST loading (on tiny files made here; nothing is downloaded) and the command line."""
+import gzip
+import json
+import pickle
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepnum import cli, datasets
+
+
+def write_idx(path, array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def tiny_idx_mnist(directory, n_train=10100, n_test=200, seed=0):
+    """A fake MNIST in IDX format whose digits are easy: label k lights up row 2k+4."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 40, (n, 28, 28))
+        images[np.arange(n), 2 * labels + 4, :] = 255
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return directory
+
+
+def test_idx_directory_loads_with_a_validation_split(tmp_path):
+    (x, y), (vx, vy), (tx, ty) = datasets.mnist(tiny_idx_mnist(tmp_path))
+    assert x.shape == (100, 784) and vx.shape == (10000, 784) and tx.shape == (200, 784)
+    assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1 and y.dtype == np.int64
+
+
+def test_truncated_idx_is_an_error(tmp_path):
+    tiny_idx_mnist(tmp_path)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    data = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(data[:-5]))
+    with pytest.raises(ValueError, match="truncated"):
+        datasets.mnist(tmp_path)
+
+
+def test_pickle_with_wrong_checksum_is_refused(tmp_path):
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(((np.zeros((2, 784)), np.zeros(2)),) * 3, f)
+    with pytest.raises(datasets.ChecksumError, match="sha256"):
+        datasets.mnist(path)
+
+
+def test_offline_without_a_copy_says_how_to_provide_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPNUM_DATA", str(tmp_path))
+    monkeypatch.setattr(datasets.subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "no network"))
+    with pytest.raises(RuntimeError, match="mnist.pkl.gz"):
+        datasets.mnist()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_train_command_end_to_end(tmp_path, capsys):
+    data = tiny_idx_mnist(tmp_path / "data", n_train=10600)
+    out = tmp_path / "run"
+    assert cli.main(["train", "logistic", "--data", str(data), "--epochs", "3", "--batch-size", "100",
+                     "--out", str(out), "--quiet"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("test accuracy: ") and last.endswith("%)")
+    assert float(last.split()[2].rstrip("%")) > 90
+    for name in ("weights.npz", "history.json", "curves.png", "misclassified.png"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3]
+    assert cli.main(["evaluate", str(out / "weights.npz"), "--data", str(data)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == last
+
+
+def test_info_command():
+    done = subprocess.run([sys.executable, "-m", "deepnum.cli", "info"], capture_output=True, text=True, check=True)
+    assert "backends: cpp, numba, numpy" in done.stdout and "CPU SIMD level" in done.stdout

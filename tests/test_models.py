@@ -1,0 +1,167 @@
+"""Layers, models and the trainer, on small synthetic data (CI never downloads)."""
+import numpy as np
+import pytest
+
+import deepnum
+from deepnum import models, nn
+from deepnum.models import Sequential, TrainingDiverged
+from deepnum.optim import SGD, Adam
+
+
+def blobs(n=600, d=20, k=3, seed=0, dtype=np.float32):
+    """k Gaussian clusters in d dimensions: an easy classification set."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, d)) * 3
+    y = rng.integers(0, k, n)
+    x = centers[y] + rng.standard_normal((n, d))
+    return x.astype(dtype), y
+
+
+def small_convnet(seed=0, dtype=np.float64, activation="tanh", p_dropout=0.0):
+    return models.ConvNet((1, 6, 6), [(2, 3, 2)], [5], n_out=3, activation=activation, p_dropout=p_dropout,
+                          seed=seed, dtype=dtype)
+
+
+def model_zoo(dtype=np.float64):
+    return {
+        "logistic": lambda: models.LogisticRegression(36, 3, dtype=dtype),
+        "mlp": lambda: models.MLP([36, 7, 5, 3], "sigmoid", init="normal", dtype=dtype),
+        "convnet": lambda: small_convnet(dtype=dtype),
+        "convnet-relu-dropout": lambda: small_convnet(activation="relu", p_dropout=0.3, dtype=dtype),
+    }
+
+
+def loss_of(model, x, y):
+    model.forward(x, train=True)
+    return model.layers[-1].loss(y)
+
+
+@pytest.mark.parametrize("name", list(model_zoo()))
+def test_model_gradient_matches_finite_differences(name):
+    """Backprop through a whole model (float64, numpy backend) against central differences."""
+    model = model_zoo()[name]()
+    for _, _, p, _ in model.parameters():  # zero-initialised softmax layers would hide errors
+        p[...] = np.random.default_rng(1).standard_normal(p.shape) * 0.5
+    x, y = blobs(4, 36, 3, dtype=np.float64)
+    state = model.rng.bit_generator.state  # dropout draws its mask from the model's generator
+
+    def loss():
+        model.rng.bit_generator.state = state
+        return loss_of(model, x, y)
+
+    with deepnum.use_backend("numpy"):
+        loss()
+        d = model.layers[-1].backward()
+        for layer in reversed(model.layers[:-1]):
+            d = layer.backward(d)
+        for key, _, p, g in model.parameters():
+            num = np.empty_like(p)
+            for idx in np.ndindex(p.shape):
+                orig = p[idx]
+                p[idx] = orig + 1e-6
+                plus = loss()
+                p[idx] = orig - 1e-6
+                minus = loss()
+                p[idx] = orig
+                num[idx] = (plus - minus) / 2e-6
+            err = np.abs(g - num).max() / max(np.abs(num).max(), 1e-3)
+            assert err < 1e-6, f"{name}: parameter {key}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+def test_fit_learns_blobs(backend):
+    x, y = blobs(900, 36)
+    train, valid = (x[:600], y[:600]), (x[600:], y[600:])
+    with deepnum.use_backend(backend):
+        model = models.MLP([36, 16, 3], "tanh", seed=3)
+        history = model.fit(train, epochs=5, batch_size=20, optimizer=SGD(0.05, momentum=0.9), validation=valid,
+                            test=valid, shuffle=True)
+        assert model.evaluate(valid)["accuracy"] > 0.95
+    assert len(history["train_loss"]) == 5 and history["train_loss"][-1] < history["train_loss"][0]
+    assert history["test_error"] == history["best_valid_error"]
+
+
+def test_fit_convnet_with_adam():
+    x, y = blobs(400, 36)
+    model = small_convnet(dtype=np.float32, activation="relu", p_dropout=0.2)
+    model.fit((x, y), epochs=4, batch_size=10, optimizer=Adam(0.01), shuffle=True)
+    assert model.evaluate((x, y))["accuracy"] > 0.9
+
+
+def test_early_stopping_follows_the_tutorials():
+    """patience in iterations: validation every min(n_batches, patience // 2) iterations, and
+    the loop stops once the iteration count passes patience."""
+    x, y = blobs(200, 36)
+    model = models.LogisticRegression(36, 3)
+    calls = []
+    evaluate = model.evaluate
+    model.evaluate = lambda data: calls.append(1) or evaluate(data)
+    history = model.fit((x, y), epochs=50, batch_size=20, optimizer=SGD(0.0), validation=(x, y), patience=8)
+    # lr 0: the first validation is the best; patience stays 8, so training stops at iteration 8
+    # (epoch 1) after validating at iterations 3 and 7 (every 4), plus the epoch-end record.
+    assert history["epoch"] == [1]
+    assert history["best_iteration"] == 3
+    assert len(calls) == 3
+
+
+def test_same_seed_same_parameters():
+    x, y = blobs(300, 36)
+
+    def train():
+        model = small_convnet(seed=5, dtype=np.float32, p_dropout=0.3)
+        model.fit((x, y), epochs=2, batch_size=10, optimizer=SGD(0.05), shuffle=True)
+        return model.state_dict()
+
+    a, b = train(), train()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    other = small_convnet(seed=6, dtype=np.float32).state_dict()
+    assert not all(np.array_equal(a[k], other[k]) for k in a)
+
+
+def test_resume_from_checkpoint_is_bit_identical(tmp_path):
+    x, y = blobs(300, 36)
+    data = dict(validation=(x[:100], y[:100]), batch_size=10, shuffle=True)
+
+    def fresh():
+        return small_convnet(seed=2, dtype=np.float32, p_dropout=0.3)
+
+    whole = fresh()
+    whole.fit((x, y), epochs=3, optimizer=SGD(0.05, momentum=0.5), **data)
+    ckpt = tmp_path / "ckpt.npz"
+    first = fresh()
+    first.fit((x, y), epochs=1, optimizer=SGD(0.05, momentum=0.5), checkpoint=ckpt, **data)
+    resumed = fresh()  # a new process would start here
+    history = resumed.fit((x, y), epochs=3, optimizer=SGD(0.05, momentum=0.5), checkpoint=ckpt, **data)
+    assert history["epoch"] == [1, 2, 3]
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_epoch_and_batch(tmp_path):
+    x, y = blobs(100, 36)
+    x[57] = np.nan
+    model = models.MLP([36, 8, 3])
+    ckpt = tmp_path / "ckpt.npz"
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 6"):
+        model.fit((x, y), epochs=2, batch_size=10, optimizer=SGD(0.1), checkpoint=ckpt)
+    assert not ckpt.exists()  # no epoch finished: nothing good to keep
+
+
+def test_save_load_roundtrip(tmp_path):
+    model = small_convnet(dtype=np.float32)
+    x, y = blobs(50, 36)
+    model.fit((x, y), epochs=1, batch_size=10, optimizer=SGD(0.1))
+    model.save(tmp_path / "m.npz")
+    loaded = Sequential.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:  # plain arrays and JSON, no pickle
+        assert "__architecture__" in f.files
+
+
+def test_model_errors():
+    with pytest.raises(ValueError, match="SoftmaxNLL"):
+        Sequential([nn.Dense(3, 2)])
+    with pytest.raises(ValueError, match="Dense: unknown activation"):
+        nn.Dense(3, 2, "swish")
+    with pytest.raises(ValueError, match="batch_size"):
+        models.LogisticRegression(3, 2).fit((np.zeros((5, 3), np.float32), np.zeros(5, int)), 1, 10)
