@@ -23,7 +23,8 @@ def _train(args):
     if args.train_size and data is not None:
         (x, y), valid, test = data
         data = ((x[:args.train_size], y[:args.train_size]), valid, test)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
+    options = (("epochs", args.epochs), ("batch_size", args.batch_size), ("hidden", args.hidden))
+    overrides = {k: v for k, v in options if v is not None}
     start = time.perf_counter()
     result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet, **overrides)
     seconds = time.perf_counter() - start
@@ -31,6 +32,8 @@ def _train(args):
     if result.model is not None and data is not None:
         _plots(result, data, out)
     print(f"time: {seconds:.1f} s")
+    if result.train_error is not None:
+        print(f"training accuracy: {100 * (1 - result.train_error):.2f}%")
     if result.test_error is not None:
         print(f"test accuracy: {100 * (1 - result.test_error):.2f}% (error {100 * result.test_error:.2f}%)")
     return 0
@@ -48,7 +51,7 @@ def _plots(result, data, out):
 
     plots.curves(result.history, out / "curves.png")
     plots.filters(result.model, out / "filters.png")
-    plots.misclassified(result.predict(data[2][0]), data[2], out / "misclassified.png")
+    plots.misclassified(result.model.predict(data[2][0]), data[2], out / "misclassified.png")
 
 
 def _evaluate(args):
@@ -82,6 +85,8 @@ def main(argv=None):
     t.add_argument("--out", default="runs/latest")
     t.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
     t.add_argument("--train-size", type=int, help="train on the first N examples only")
+    t.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")),
+                   help="moons: comma-separated hidden sizes, one decision boundary each")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set")

@@ -126,3 +126,57 @@ def mnist(path=None):
         # its sha256 matched the known file above.
         sets = pickle.load(f, encoding="latin1")
     return tuple((x.astype(np.float32, copy=False), y.astype(np.int64)) for x, y in sets)
+
+
+# The four 1-pixel shifts of network3's expand_mnist.py (down, up, right, left) after the original.
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+class ShiftedImages:
+    """Nielsen's expanded MNIST training images, made on demand instead of stored five times.
+
+    Item i is image ``order[i] // 5`` moved by ``SHIFTS[order[i] % 5]`` (zero fill), so the
+    250k images cost no more memory than the 50k originals plus an index.
+    """
+
+    def __init__(self, images, order):
+        self.images, self.order = images, order
+        self.shape = (len(order), images.shape[1])
+        self.dtype = images.dtype
+
+    def __len__(self):
+        return len(self.order)
+
+    def __getitem__(self, idx):
+        code = np.atleast_1d(self.order[idx])
+        src = self.images[code // 5].reshape(-1, 28, 28)
+        out = np.zeros_like(src)
+        for s, (dy, dx) in enumerate(SHIFTS):
+            sel = code % 5 == s
+            rows = slice(max(dy, 0), 28 + min(dy, 0))
+            cols = slice(max(dx, 0), 28 + min(dx, 0))
+            rows_src = slice(max(-dy, 0), 28 + min(-dy, 0))
+            cols_src = slice(max(-dx, 0), 28 + min(-dx, 0))
+            out[sel, rows, cols] = src[sel, rows_src, cols_src]
+        return out.reshape(len(code), 784)
+
+
+def expand_mnist(train, seed=0):
+    """network3's expanded training set: each image and its four 1-pixel shifts (250k for MNIST),
+    shuffled once with ``seed``. Returns (images, labels) with images a lazy :class:`ShiftedImages`."""
+    x, y = train
+    order = np.random.default_rng(seed).permutation(5 * len(x))
+    return ShiftedImages(x, order), y[order // 5]
+
+
+def moons(n=200, noise=0.2, seed=0):
+    """Two interleaving half circles (scikit-learn's make_moons), float32 points and int64 labels."""
+    rng = np.random.default_rng(seed)
+    n_top = n // 2
+    t_top, t_bottom = np.linspace(0, np.pi, n_top), np.linspace(0, np.pi, n - n_top)
+    x = np.concatenate([np.stack([np.cos(t_top), np.sin(t_top)], 1),
+                        np.stack([1 - np.cos(t_bottom), 0.5 - np.sin(t_bottom)], 1)])
+    y = np.concatenate([np.zeros(n_top, np.int64), np.ones(n - n_top, np.int64)])
+    x += rng.normal(scale=noise, size=x.shape)
+    order = rng.permutation(n)
+    return x[order].astype(np.float32), y[order]

@@ -321,3 +321,30 @@ def LeNet(seed=0, dtype=np.float32):
     """DLT convolutional_mlp LeNet5: conv 20 5×5, pool 2 → conv 50 5×5, pool 2 → 500 tanh → softmax."""
     return ConvNet((1, 28, 28), [(20, 5, 2), (50, 5, 2)], [500], activation="tanh", init="glorot", seed=seed,
                    dtype=dtype)
+
+
+class Ensemble:
+    """Several trained models voting: ``vote="majority"`` (plurality of predicted labels, ties to
+    the smaller label) or ``"mean"`` (argmax of the mean probabilities)."""
+
+    def __init__(self, members, vote="majority"):
+        if vote not in ("majority", "mean"):
+            raise ValueError(f"Ensemble: vote must be 'majority' or 'mean', got {vote!r}")
+        self.members, self.vote = list(members), vote
+        self.layers = self.members[0].layers  # for plots of the first member's filters
+
+    def predict_proba(self, x, batch_size=1000):
+        return np.mean([m.predict_proba(x, batch_size) for m in self.members], axis=0)
+
+    def predict(self, x, batch_size=1000):
+        if self.vote == "mean":
+            return self.predict_proba(x, batch_size).argmax(axis=1)
+        votes = np.stack([m.predict(x, batch_size) for m in self.members], axis=1)
+        n_classes = int(votes.max()) + 1
+        counts = np.stack([(votes == k).sum(axis=1) for k in range(n_classes)], axis=1)
+        return counts.argmax(axis=1)
+
+    def evaluate(self, data, batch_size=1000):
+        x, y = data
+        error = float((self.predict(x, batch_size) != y).mean())
+        return {"accuracy": 1 - error, "error": error}

@@ -56,3 +56,19 @@ def misclassified(predicted, test, path, limit=40):
         ax.axis("off")
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def decision_boundaries(nets, x, y, path):
+    """Decision regions of 2-D classifiers, one panel per hidden-layer size (the moons tutorial)."""
+    plt, fig = _figure(figsize=(4 * min(len(nets), 4), 3.5 * -(-len(nets) // 4)))
+    lo, hi = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    for i, (h, net) in enumerate(nets.items()):
+        ax = fig.add_subplot(-(-len(nets) // 4), min(len(nets), 4), i + 1)
+        ax.contourf(gx, gy, net.predict(grid).reshape(gx.shape), alpha=0.4, cmap="coolwarm")
+        ax.scatter(x[:, 0], x[:, 1], c=y, s=10, cmap="coolwarm")
+        ax.set_title(f"hidden layer size {h}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
