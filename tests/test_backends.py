@@ -83,3 +83,8 @@ def test_kernels_called_from_two_python_threads():
         t.join()
     for r in results:
         np.testing.assert_allclose(r, a @ a, rtol=1e-4, atol=1e-3)
+
+
+def test_omp_num_threads_is_honoured():
+    done = python("import deepnum; print(deepnum.get_num_threads())", OMP_NUM_THREADS="1")
+    assert done.stdout.strip().splitlines()[-1] == "1"
