@@ -81,3 +81,26 @@ def test_train_command_end_to_end(tmp_path, capsys):
 def test_info_command():
     done = subprocess.run([sys.executable, "-m", "deepnum.cli", "info"], capture_output=True, text=True, check=True)
     assert "backends: cpp, numba, numpy" in done.stdout and "CPU SIMD level" in done.stdout
+
+
+def test_expanded_mnist_is_the_original_and_four_shifts():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 784)).astype(np.float32)
+    images, labels = datasets.expand_mnist((x, np.arange(3)), seed=1)
+    assert len(images) == 15 and sorted(labels) == [0] * 5 + [1] * 5 + [2] * 5
+    batch = images[np.argsort(images.order)].reshape(15, 28, 28)  # back in generation order
+    img = x[1].reshape(28, 28)
+    np.testing.assert_array_equal(batch[5], img)
+    np.testing.assert_array_equal(batch[6][1:], img[:-1])  # moved down one row
+    assert not batch[6][0].any()
+    np.testing.assert_array_equal(batch[7][:-1], img[1:])  # up
+    np.testing.assert_array_equal(batch[8][:, 1:], img[:, :-1])  # right
+    np.testing.assert_array_equal(batch[9][:, :-1], img[:, 1:])  # left
+    assert all(labels[i] == images.order[i] // 5 for i in range(15))
+
+
+def test_moons_recipe_draws_its_boundary(tmp_path, capsys):
+    assert cli.main(["train", "moons", "--epochs", "2000", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "decision_boundary.png").exists()
+    accuracy = float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1].rstrip("%"))
+    assert accuracy > 95

@@ -165,3 +165,28 @@ def test_model_errors():
         nn.Dense(3, 2, "swish")
     with pytest.raises(ValueError, match="batch_size"):
         models.LogisticRegression(3, 2).fit((np.zeros((5, 3), np.float32), np.zeros(5, int)), 1, 10)
+
+
+def test_learning_rate_schedule_is_a_function_of_the_epoch():
+    x, y = blobs(40, 36)
+    seen = []
+    model = models.LogisticRegression(36, 3)
+    model.fit((x, y), epochs=3, batch_size=20, optimizer=SGD(lambda epoch: seen.append(epoch) or 0.1))
+    assert seen == [0, 0, 1, 1, 2, 2]
+
+
+def test_ensemble_votes():
+    x, y = blobs(300, 36)
+    members = []
+    for seed in range(3):
+        m = models.MLP([36, 8, 3], seed=seed)
+        m.fit((x, y), epochs=2, batch_size=10, optimizer=SGD(0.05), shuffle=True)
+        members.append(m)
+    votes = np.stack([m.predict(x) for m in members], axis=1)
+    majority = models.Ensemble(members).predict(x)
+    for row, choice in zip(votes, majority):
+        counts = np.bincount(row, minlength=3)
+        assert counts[choice] == counts.max() and choice == np.flatnonzero(counts == counts.max())[0]
+    mean = models.Ensemble(members, vote="mean")
+    np.testing.assert_array_equal(mean.predict(x), np.mean([m.predict_proba(x) for m in members], 0).argmax(1))
+    assert models.Ensemble(members).evaluate((x, y))["accuracy"] > 0.9

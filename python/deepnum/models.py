@@ -182,8 +182,10 @@ class Sequential:
                 record["valid_error"] = self.evaluate(validation)["error"]
             history.log(**record)
             if verbose:
-                print(" ".join(f"{k} {v:.4%}" if "error" in k else f"{k} {v:.4f}" if isinstance(v, float)
-                               else f"{k} {v}" for k, v in record.items()), flush=True)
+                line = f"epoch {self.epoch}: training loss {record['train_loss']:.4f}"
+                if validation is not None:
+                    line += f", validation accuracy {100 * (1 - record['valid_error']):.2f}%"
+                print(line, flush=True)
             for f in callbacks:
                 f(self, history)
             if checkpoint is not None:
