@@ -1,0 +1,17 @@
+"""deepnum's benchmarks (issue 4): micro-benchmarks of every op and end-to-end training epochs,
+against hand-written NumPy and PyTorch CPU, written to a markdown report and JSON.
+
+From the repository root, with deepnum installed (``python -m pip install ".[bench]"`` adds
+PyTorch; without it the PyTorch columns stay empty):
+
+    python -m bench                  # the full run: writes bench/RESULTS.md and bench/RESULTS.json
+                                     # (whole epochs; about 20-30 minutes on the 2-core machine)
+    python -m bench --quick          # every benchmark, few repeats, a fraction of each epoch (< 2 min)
+    python -m bench --smoke          # tiny sizes: checks that the harness works (the test suite runs it)
+    python -m bench --threads 2 --only 'gemm|epoch' --md /tmp/r.md --json /tmp/r.json
+
+Each thread count runs in its own process (``bench.run``) with the thread variables below set
+before NumPy loads. Run the full benchmark on an otherwise idle machine: with other work on the
+cores, the 2-thread rows (OpenMP, OpenBLAS and PyTorch threads alike) slow down many times over.
+"""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")

@@ -1,0 +1,51 @@
+"""python -m bench: run the benchmarks at each thread count and write the report."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import THREAD_VARIABLES, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(threads, mode, only):
+    """The result of one ``bench.run`` process with ``threads`` threads everywhere."""
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARIABLES})
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.json"
+        command = [sys.executable, "-m", "bench.run", str(out), "--threads", str(threads), "--mode", mode]
+        if subprocess.run(command + (["--only", only] if only else []), env=env, cwd=ROOT).returncode:
+            sys.exit(f"bench: the run with {threads} threads failed (see above)")
+        return json.loads(out.read_text())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split(": ", 1)[1])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                      help="3 repeats and 600 samples of each epoch (scaled): meant to take under 2 minutes")
+    mode.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                      help="tiny sizes, one batch per epoch: checks the harness, measures nothing useful")
+    parser.add_argument("--threads", default="1,2", type=lambda s: [int(t) for t in s.split(",")],
+                        help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--only", metavar="PATTERN",
+                        help="regular expression on benchmark names, e.g. 'conv2d|max_pool2d' or 'epoch n3'")
+    parser.add_argument("--md", type=Path, default=ROOT / "bench" / "RESULTS.md",
+                        help="markdown report (default bench/RESULTS.md)")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "RESULTS.json",
+                        help="all results as JSON (default bench/RESULTS.json)")
+    parser.set_defaults(mode="full")
+    args = parser.parse_args(argv)
+    runs = [_run(t, args.mode, args.only) for t in args.threads]
+    result = report.merge(runs, " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)]))
+    report.write(result, args.md, args.json)
+    print(f"wrote {args.md} and {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
