@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -357,6 +358,68 @@ void adam_update(py::array param, py::array m, py::array v, py::array grad, doub
   });
 }
 
+// ---- recurrent network --------------------------------------------------------------------
+
+struct RnnShape {
+  i64 steps, N, D, H;
+};
+
+RnnShape rnn_shape(const py::array& x, const py::array& h0, const py::array& w_xh, const py::array& w_hh, int act,
+                   const char* op) {
+  if (act != deepnum::kLinear && act != deepnum::kSigmoid && act != deepnum::kTanh && act != deepnum::kRelu)
+    value_error(op, "activation code " + std::to_string(act) +
+                        " is not supported (linear 0, sigmoid 1, tanh 2, relu 3)");
+  expect_ndim(x, 3, op, "x");
+  expect_ndim(w_xh, 2, op, "w_xh");
+  const RnnShape s{x.shape(0), x.shape(1), x.shape(2), w_xh.shape(1)};
+  expect_shape(w_xh, {s.D, s.H}, op, "w_xh");
+  expect_shape(w_hh, {s.H, s.H}, op, "w_hh");
+  expect_shape(h0, {s.N, s.H}, op, "h0");
+  return s;
+}
+
+void rnn_forward(py::array h_all, py::array x, py::array h0, py::array w_xh, py::array w_hh, py::array b_h, int act) {
+  const char* op = "rnn_forward";
+  const RnnShape s = rnn_shape(x, h0, w_xh, w_hh, act, op);
+  expect_shape(b_h, {s.H}, op, "b_h");
+  expect_shape(h_all, {s.steps, s.N, s.H}, op, "h_all");
+  by_dtype(op, x, [&](auto t) {
+    using T = decltype(t);
+    T* ph = ptr<T>(h_all, op, "h_all", true);
+    const T *px = ptr<T>(x, op, "x"), *ph0 = ptr<T>(h0, op, "h0"), *pwx = ptr<T>(w_xh, op, "w_xh"),
+            *pwh = ptr<T>(w_hh, op, "w_hh"), *pb = ptr<T>(b_h, op, "b_h");
+    py::gil_scoped_release nogil;
+    deepnum::rnn_forward<T>(ph, px, ph0, pwx, pwh, pb, s.steps, s.N, s.D, s.H, act);
+  });
+}
+
+void rnn_backward(py::array dx, py::array dh0, py::array dw_xh, py::array dw_hh, py::array db_h, py::array h_all,
+                  py::array dh_all, py::array x, py::array h0, py::array w_xh, py::array w_hh, int act,
+                  i64 bptt_steps, double clip) {
+  const char* op = "rnn_backward";
+  const RnnShape s = rnn_shape(x, h0, w_xh, w_hh, act, op);
+  if (bptt_steps < 0) value_error(op, "bptt_steps must be >= 0, got " + std::to_string(bptt_steps));
+  if (!(clip >= 0.0) || std::isinf(clip)) value_error(op, "clip must be finite and >= 0, got " + std::to_string(clip));
+  expect_shape(h_all, {s.steps, s.N, s.H}, op, "h_all");
+  expect_shape(dh_all, {s.steps, s.N, s.H}, op, "dh_all");
+  expect_shape(dx, {s.steps, s.N, s.D}, op, "dx");
+  expect_shape(dh0, {s.N, s.H}, op, "dh0");
+  expect_shape(dw_xh, {s.D, s.H}, op, "dw_xh");
+  expect_shape(dw_hh, {s.H, s.H}, op, "dw_hh");
+  expect_shape(db_h, {s.H}, op, "db_h");
+  by_dtype(op, x, [&](auto t) {
+    using T = decltype(t);
+    T *pdx = ptr<T>(dx, op, "dx", true), *pdh0 = ptr<T>(dh0, op, "dh0", true),
+      *pdwx = ptr<T>(dw_xh, op, "dw_xh", true), *pdwh = ptr<T>(dw_hh, op, "dw_hh", true),
+      *pdb = ptr<T>(db_h, op, "db_h", true);
+    const T *ph = ptr<T>(h_all, op, "h_all"), *pdh = ptr<T>(dh_all, op, "dh_all"), *px = ptr<T>(x, op, "x"),
+            *ph0 = ptr<T>(h0, op, "h0"), *pwx = ptr<T>(w_xh, op, "w_xh"), *pwh = ptr<T>(w_hh, op, "w_hh");
+    py::gil_scoped_release nogil;
+    deepnum::rnn_backward<T>(pdx, pdh0, pdwx, pdwh, pdb, ph, pdh, px, ph0, pwx, pwh, s.steps, s.N, s.D, s.H, act,
+                             bptt_steps, clip);
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -382,6 +445,10 @@ PYBIND11_MODULE(_core, m) {
         arg("nesterov"), arg("weight_decay"));
   m.def("adam_update", &adam_update, arg("param"), arg("m"), arg("v"), arg("grad"), arg("lr"), arg("beta1"),
         arg("beta2"), arg("eps"), arg("weight_decay"), arg("step"));
+  m.def("rnn_forward", &rnn_forward, arg("h_all"), arg("x"), arg("h0"), arg("w_xh"), arg("w_hh"), arg("b_h"),
+        arg("act"));
+  m.def("rnn_backward", &rnn_backward, arg("dx"), arg("dh0"), arg("dw_xh"), arg("dw_hh"), arg("db_h"), arg("h_all"),
+        arg("dh_all"), arg("x"), arg("h0"), arg("w_xh"), arg("w_hh"), arg("act"), arg("bptt_steps"), arg("clip"));
   m.def("set_num_threads", &deepnum::set_num_threads, arg("n"), "Set the number of OpenMP threads used by kernels.");
   m.def("get_num_threads", &deepnum::get_num_threads, "Number of OpenMP threads kernels use.");
   m.def("simd_level", &deepnum::simd_level, "SIMD instruction set the run-time dispatch picks on this CPU.");

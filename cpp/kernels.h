@@ -70,6 +70,18 @@ template <class T>
 void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, double beta2, double eps,
                  double weight_decay, i64 step, i64 n);
 
+// rnn.cpp — Elman RNN over a sequence, time-major: x, dx (steps,N,D); h0, dh0 (N,H); h_all, dh_all (steps,N,H);
+// w_xh (D,H); w_hh (H,H); b_h (H). act is kLinear, kSigmoid, kTanh or kRelu. bptt_steps: 0 (or >= steps) = full
+// BPTT, k = the loss at each step reaches k steps back. clip: 0 = none, > 0 = the largest global 2-norm of
+// (dw_xh, dw_hh, db_h).
+template <class T>
+void rnn_forward(T* h_all, const T* x, const T* h0, const T* w_xh, const T* w_hh, const T* b_h, i64 steps, i64 N,
+                 i64 D, i64 H, int act);
+template <class T>
+void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, const T* dh_all, const T* x,
+                  const T* h0, const T* w_xh, const T* w_hh, i64 steps, i64 N, i64 D, i64 H, int act,
+                  i64 bptt_steps, double clip);
+
 // threads.cpp
 void set_num_threads(int n);
 int get_num_threads();

@@ -219,6 +219,30 @@ def forward_adam(kw):
     return param, m, v
 
 
+# ---- recurrent network ---------------------------------------------------------------------
+
+RNN_ACTIVATION_NAMES = ["tanh", "sigmoid", "relu", "linear"]
+
+
+def draw_rnn(data, dtype, small):
+    """Time-major (T, N, D) sequences; T up to 8 for finite differences, up to 33 otherwise.
+    w_hh is scaled to a spectral radius near 0.5, so states stay O(1) over long sequences."""
+    rng = rng_of(data)
+    steps = data.draw(st.integers(1, 8), label="T") if small else size(data, small, hi=33, label="T")
+    n, d, h = (size(data, small, label=l) for l in ("N", "D", "H"))
+    return dict(x=normal(rng, (steps, n, d), dtype), h0=normal(rng, (n, h), dtype, 0.5),
+                w_xh=normal(rng, (d, h), dtype, 1 / np.sqrt(d)), w_hh=normal(rng, (h, h), dtype, 0.5 / np.sqrt(h)),
+                b_h=normal(rng, h, dtype, 0.5), activation=data.draw(st.sampled_from(RNN_ACTIVATION_NAMES),
+                                                                     label="activation"))
+
+
+def backward_rnn(kw, outs, cots):
+    # full BPTT, no clipping: truncation and clipping are checked against the reference in test_rnn.py
+    dx, dh0, dw_xh, dw_hh, db_h = ops.rnn_backward(cots[0], kw["x"], outs[0], kw["h0"], kw["w_xh"], kw["w_hh"],
+                                                   kw["activation"])
+    return dict(x=dx, h0=dh0, w_xh=dw_xh, w_hh=dw_hh, b_h=db_h)
+
+
 CASES = {c.name: c for c in [
     Case("gemm", draw_gemm, lambda kw: (ops.gemm(**kw),), backward_gemm, wrt=lambda kw: ("a", "b")),
     Case("linear", draw_linear, lambda kw: (ops.linear_forward(**kw),), backward_linear,
@@ -231,6 +255,8 @@ CASES = {c.name: c for c in [
     Case("activation", draw_activation, lambda kw: (ops.activation_forward(**kw),), backward_activation,
          wrt=lambda kw: ("x",)),
     Case("dropout", draw_dropout, lambda kw: ops.dropout_forward(**kw), backward_dropout, wrt=lambda kw: ("x",)),
+    Case("rnn", draw_rnn, lambda kw: (ops.rnn_forward(**kw),), backward_rnn,
+         wrt=lambda kw: ("x", "h0", "w_xh", "w_hh", "b_h")),
     Case("sgd_update", draw_sgd, forward_sgd),
     Case("adam_update", draw_adam, forward_adam),
 ]}

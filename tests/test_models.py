@@ -28,6 +28,8 @@ def model_zoo(dtype=np.float64):
         "mlp": lambda: models.MLP([36, 7, 5, 3], "sigmoid", init="normal", dtype=dtype),
         "convnet": lambda: small_convnet(dtype=dtype),
         "convnet-relu-dropout": lambda: small_convnet(activation="relu", p_dropout=0.3, dtype=dtype),
+        "rnn": lambda: Sequential([models.Reshape((6, 6)), nn.RNN(6, 5, "tanh"), nn.Dense(5, 3), nn.SoftmaxNLL()],
+                                  dtype=dtype),  # the 36 features read as 6 steps of 6
     }
 
 

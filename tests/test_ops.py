@@ -227,6 +227,24 @@ BAD_CALLS = [
     ("adam strided m", lambda: ops.adam_update(f32(3), f32(3), f32(6)[::2], f32(3), 1), TypeError),
     ("gemm inner mismatch", lambda: ops.gemm(f32(2, 3), f32(4, 2)), ValueError),
     ("linear bias shape", lambda: ops.linear_forward(f32(2, 3), f32(3, 4), f32(3)), ValueError),
+    ("rnn leaky_relu", lambda: ops.rnn_forward(f32(2, 1, 3), f32(1, 4), f32(3, 4), f32(4, 4), f32(4), "leaky_relu"),
+     ValueError),
+    ("rnn x 2-D", lambda: ops.rnn_forward(f32(1, 3), f32(1, 4), f32(3, 4), f32(4, 4), f32(4)), ValueError),
+    ("rnn x features", lambda: ops.rnn_forward(f32(2, 1, 2), f32(1, 4), f32(3, 4), f32(4, 4), f32(4)), ValueError),
+    ("rnn w_hh not square", lambda: ops.rnn_forward(f32(2, 1, 3), f32(1, 4), f32(3, 4), f32(4, 5), f32(4)),
+     ValueError),
+    ("rnn h0 batch", lambda: ops.rnn_forward(f32(2, 1, 3), f32(2, 4), f32(3, 4), f32(4, 4), f32(4)), ValueError),
+    ("rnn b_h shape", lambda: ops.rnn_forward(f32(2, 1, 3), f32(1, 4), f32(3, 4), f32(4, 4), f32(3)), ValueError),
+    ("rnn h_all steps", lambda: ops.rnn_backward(f32(2, 1, 4), f32(2, 1, 3), f32(3, 1, 4), f32(1, 4), f32(3, 4),
+                                                 f32(4, 4)), ValueError),
+    ("rnn bptt_steps < 0", lambda: ops.rnn_backward(f32(2, 1, 4), f32(2, 1, 3), f32(2, 1, 4), f32(1, 4), f32(3, 4),
+                                                    f32(4, 4), bptt_steps=-1), ValueError),
+    ("rnn bptt_steps float", lambda: ops.rnn_backward(f32(2, 1, 4), f32(2, 1, 3), f32(2, 1, 4), f32(1, 4),
+                                                      f32(3, 4), f32(4, 4), bptt_steps=2.0), TypeError),
+    ("rnn clip 0", lambda: ops.rnn_backward(f32(2, 1, 4), f32(2, 1, 3), f32(2, 1, 4), f32(1, 4), f32(3, 4),
+                                            f32(4, 4), clip=0), ValueError),
+    ("rnn clip nan", lambda: ops.rnn_backward(f32(2, 1, 4), f32(2, 1, 3), f32(2, 1, 4), f32(1, 4), f32(3, 4),
+                                              f32(4, 4), clip=float("nan")), ValueError),
 ]
 
 
@@ -285,6 +303,7 @@ def large_inputs(rng):
         "tanh_backward": lambda: ops.activation_backward("tanh", np.tanh(x), x),
         "dropout": lambda: ops.dropout_forward(x, 0.3, 12345),
         "adam": lambda: _adam_large(x),
+        "rnn": lambda: _rnn_large(rng),
     }
 
 
@@ -292,6 +311,17 @@ def _adam_large(x):
     param, m, v = x.copy(), np.zeros_like(x), np.zeros_like(x)
     ops.adam_update(param, x, m, v, 3)
     return param, m, v
+
+
+def _rnn_large(rng):
+    """seq-MNIST sizes, N large enough that the elementwise steps run threaded (N·H > 32768)."""
+    x = rng.standard_normal((28, 300, 28)).astype(np.float32)
+    h0 = np.zeros((300, 128), np.float32)
+    w_xh = (rng.standard_normal((28, 128)) / np.sqrt(28)).astype(np.float32)
+    w_hh = (rng.standard_normal((128, 128)) * 0.5 / np.sqrt(128)).astype(np.float32)
+    h_all = ops.rnn_forward(x, h0, w_xh, w_hh, np.zeros(128, np.float32))
+    dh_all = rng.standard_normal(h_all.shape).astype(np.float32)
+    return (h_all,) + ops.rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh)
 
 
 LARGE = list(large_inputs(np.random.default_rng(0)))

@@ -18,6 +18,8 @@ Conventions shared by every backend
   ``seed + (i + 1) * 0x9E3779B97F4A7C15``, top 53 bits), so every backend produces the same
   mask for the same seed, whatever the thread count.
 * An empty ``velocity`` (size 0) in ``sgd_update`` means "no momentum buffer".
+* The RNN kernels are time-major (x is (T, N, D)) and accept activation codes 0-3 (not leaky
+  relu); in ``rnn_backward``, ``bptt_steps`` 0 means full BPTT and ``clip`` 0 no clipping.
 """
 import numpy as np
 
@@ -195,3 +197,56 @@ def adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
     c1 = t(1 - beta1 ** step)
     c2 = t(1 - beta2 ** step)
     param -= t(lr) * (m / c1) / (np.sqrt(v / c2) + t(eps))
+
+
+# ---- recurrent (Elman) network -------------------------------------------------------------
+
+RNN_ACTIVATIONS = (0, 1, 2, 3)  # linear, sigmoid, tanh, relu: the codes the rnn kernels accept
+
+
+def _rnn_check(op, act):
+    if act not in RNN_ACTIVATIONS:
+        raise ValueError(f"{op}: activation code {act} is not supported (linear 0, sigmoid 1, tanh 2, relu 3)")
+
+
+def rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, act):
+    # x is (T,N,D), h0 (N,H), w_xh (D,H), w_hh (H,H), b_h (H,), h_all (T,N,H)
+    # h_t = act(x_t·w_xh + h_{t-1}·w_hh + b_h), h_{-1} = h0
+    _rnn_check("rnn_forward", act)
+    h = h0
+    for t in range(x.shape[0]):
+        activation_forward(h_all[t], x[t] @ w_xh + h @ w_hh + b_h, act, 0.0)
+        h = h_all[t]
+
+
+def rnn_backward(dx, dh0, dw_xh, dw_hh, db_h, h_all, dh_all, x, h0, w_xh, w_hh, act, bptt_steps, clip):
+    # dh_all, h_all (T,N,H); dx like x, dh0 like h0, dw_xh like w_xh, dw_hh like w_hh, db_h (H,)
+    # dz[t] is the gradient w.r.t. the pre-activation of step t; see ops.rnn_backward for the rules.
+    _rnn_check("rnn_backward", act)
+    T, N, H = h_all.shape
+    dz = np.zeros_like(h_all)
+    if bptt_steps <= 0 or bptt_steps >= T:  # full BPTT: one sweep back in time
+        carry = np.zeros_like(h0)  # gradient reaching h_t from step t+1
+        for t in reversed(range(T)):
+            activation_backward(dz[t], h_all[t], dh_all[t] + carry, act, 0.0)
+            carry = dz[t] @ w_hh.T
+    else:  # BPTT(k): the loss at step s reaches the pre-activations of steps s, s-1, ..., s-k+1
+        for s in range(T):
+            g = dh_all[s]
+            for t in range(s, max(s - bptt_steps, -1), -1):
+                e = np.empty_like(g)
+                activation_backward(e, h_all[t], g, act, 0.0)
+                dz[t] += e
+                g = e @ w_hh.T
+    h_prev = np.concatenate([h0[None], h_all[:-1]])
+    dx[...] = dz @ w_xh.T
+    dh0[...] = dz[0] @ w_hh.T
+    dw_xh[...] = x.reshape(T * N, -1).T @ dz.reshape(T * N, H)
+    dw_hh[...] = h_prev.reshape(T * N, H).T @ dz.reshape(T * N, H)
+    db_h[...] = dz.sum(axis=(0, 1))
+    if clip > 0:  # global norm of the parameter gradients
+        norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in (dw_xh, dw_hh, db_h)))
+        if norm > clip:
+            scale = dx.dtype.type(clip / norm)
+            for g in (dw_xh, dw_hh, db_h):
+                g *= scale

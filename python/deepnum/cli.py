@@ -23,7 +23,8 @@ def _train(args):
     if args.train_size and data is not None:
         (x, y), valid, test = data
         data = ((x[:args.train_size], y[:args.train_size]), valid, test)
-    options = (("epochs", args.epochs), ("batch_size", args.batch_size), ("hidden", args.hidden))
+    options = (("epochs", args.epochs), ("batch_size", args.batch_size), ("hidden", args.hidden),
+               ("updates", args.updates))
     overrides = {k: v for k, v in options if v is not None}
     start = time.perf_counter()
     result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet, **overrides)
@@ -86,7 +87,9 @@ def main(argv=None):
     t.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
     t.add_argument("--train-size", type=int, help="train on the first N examples only")
     t.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")),
-                   help="moons: comma-separated hidden sizes, one decision boundary each")
+                   help="moons: comma-separated hidden sizes, one decision boundary each; "
+                        "binary-addition: the hidden size")
+    t.add_argument("--updates", type=int, help="binary-addition: number of single-example SGD updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set")

@@ -1,4 +1,4 @@
-"""Models: a :class:`Sequential` list of layers ending in a softmax/NLL head, its training loop
+"""Models: a :class:`Sequential` list of layers ending in an output head, its training loop
 (minibatch SGD with the DeepLearningTutorials' early stopping), checkpoints and ready-made
 constructors for the seed models.
 """
@@ -48,7 +48,8 @@ LAYERS = dict(nn.LAYERS, Reshape=Reshape)
 
 
 class Sequential:
-    """Layers applied in order; the last is the :class:`deepnum.nn.SoftmaxNLL` head.
+    """Layers applied in order; the last is an output head (:class:`deepnum.nn.OutputHead`:
+    ``SoftmaxNLL`` for class labels, ``SigmoidBCE`` for binary targets).
 
     ``seed`` drives every random draw (initialisation, shuffling, dropout masks): two models
     built and trained with the same seed and thread count end bit-identical.
@@ -56,8 +57,8 @@ class Sequential:
 
     def __init__(self, layers, seed=0, dtype=np.float32):
         layers = list(layers)
-        if not layers or not isinstance(layers[-1], nn.SoftmaxNLL):
-            raise ValueError("Sequential: the last layer must be a SoftmaxNLL head")
+        if not layers or not isinstance(layers[-1], nn.OutputHead):
+            raise ValueError("Sequential: the last layer must be an output head (SoftmaxNLL or SigmoidBCE)")
         self.layers, self.seed, self.dtype = layers, seed, np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
         for layer in layers:
@@ -96,29 +97,29 @@ class Sequential:
         return loss
 
     def predict_proba(self, x, batch_size=1000):
-        """Class probabilities (softmax of the logits), computed in batches."""
-        out = []
-        for i in range(0, len(x), batch_size):
-            z = self.forward(x[i:i + batch_size])
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            out.append(e / e.sum(axis=1, keepdims=True))
-        return np.concatenate(out)
+        """Probabilities from the head (softmax or sigmoid of the logits), computed in batches."""
+        head = self.layers[-1]
+        return np.concatenate([head.probabilities(self.forward(x[i:i + batch_size]))
+                               for i in range(0, len(x), batch_size)])
 
     def predict(self, x, batch_size=1000):
-        """Predicted class labels."""
-        return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
+        """Predicted targets: class labels (SoftmaxNLL) or 0/1 (SigmoidBCE)."""
+        head = self.layers[-1]
+        return np.concatenate([head.predictions(self.forward(x[i:i + batch_size]))
                                for i in range(0, len(x), batch_size)])
 
     def evaluate(self, data, batch_size=1000):
-        """Mean loss, accuracy and zero-one error on (x, y)."""
+        """Mean loss, accuracy and zero-one error on (x, y); errors are counted per target
+        (per example for one label each, per time step or bit for sequence targets)."""
         x, y = data
-        head, total, wrong = self.layers[-1], 0.0, 0
+        head, total, wrong, count = self.layers[-1], 0.0, 0, 0
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             logits = self.forward(xb)
             total += head.loss(yb) * len(xb)
-            wrong += int((logits.argmax(axis=1) != yb).sum())
-        return {"loss": total / len(x), "accuracy": 1 - wrong / len(x), "error": wrong / len(x)}
+            wrong += int((head.predictions(logits) != yb).sum())
+            count += np.size(yb)
+        return {"loss": total / len(x), "accuracy": 1 - wrong / count, "error": wrong / count}
 
     # ---- training ----------------------------------------------------------------------
 

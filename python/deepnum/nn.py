@@ -12,17 +12,26 @@ import numpy as np
 from . import ops
 from ._reference import ACTIVATIONS
 
-INITS = ("zeros", "glorot", "normal", "he")
+INITS = ("zeros", "glorot", "normal", "he", "orthogonal", "identity")
 
 
 def init_array(kind, shape, fan_in, fan_out, rng, dtype, activation="linear"):
     """Initial weights.
 
     zeros; glorot: U(±sqrt(6/(fan_in+fan_out))), ×4 for sigmoid (the Theano MLP tutorial);
-    normal: N(0, 1/fan_in); he: N(0, 2/fan_in).
+    normal: N(0, 1/fan_in); he: N(0, 2/fan_in); orthogonal: a random matrix with orthonormal
+    rows or columns (Saxe et al. 2014: Q of the QR of a Gaussian matrix, signs fixed by R's
+    diagonal); identity: ones on the diagonal (Le et al. 2015's IRNN).
     """
     if kind == "zeros":
         return np.zeros(shape, dtype=dtype)
+    if kind == "identity":
+        return np.eye(*shape, dtype=dtype)
+    if kind == "orthogonal":
+        a = rng.standard_normal((max(shape), min(shape)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        return (q if shape[0] >= shape[1] else q.T).astype(dtype)
     if kind == "glorot":
         bound = np.sqrt(6.0 / (fan_in + fan_out)) * (4.0 if activation == "sigmoid" else 1.0)
         return rng.uniform(-bound, bound, shape).astype(dtype)
@@ -62,6 +71,9 @@ class Layer:
 class Dense(Layer):
     """Fully connected layer y = act(dropout(x)·w + b), w shaped (n_in, n_out).
 
+    x is (N, n_in), or (N, ..., n_in): leading axes are flattened into rows, so after an
+    ``RNN(return_sequences=True)`` the same w and b act on every time step.
+
     ``p_dropout`` drops inputs during training (inverted dropout, as network3 does on its
     fully connected and softmax layers).
     """
@@ -84,17 +96,20 @@ class Dense(Layer):
                        "b": np.zeros(self.n_out, dtype=dtype)}
 
     def forward(self, x, train):
+        self.lead = x.shape[:-1]  # (N,) or, after RNN(return_sequences=True), (N, T): one row per time step
+        x = x.reshape(-1, x.shape[-1])
         self.mask = None
         if train and self.p_dropout > 0:
             x, self.mask = ops.dropout_forward(x, self.p_dropout, int(self.rng.integers(2**63)))
         self.x = x
         self.y = ops.activation_forward(self.activation, ops.linear_forward(x, self.params["w"], self.params["b"]))
-        return self.y
+        return self.y.reshape(self.lead + (self.n_out,))
 
     def backward(self, dy):
-        dz = ops.activation_backward(self.activation, self.y, dy)
+        dz = ops.activation_backward(self.activation, self.y, dy.reshape(self.y.shape))
         dx, self.grads["w"], self.grads["b"] = ops.linear_backward(dz, self.x, self.params["w"])
-        return dx if self.mask is None else ops.dropout_backward(dx, self.mask)
+        dx = dx if self.mask is None else ops.dropout_backward(dx, self.mask)
+        return dx.reshape(self.lead + (self.n_in,))
 
 
 class Conv2D(Layer):
@@ -188,11 +203,77 @@ class Dropout(Layer):
         return dy if self.mask is None else ops.dropout_backward(dy, self.mask)
 
 
-class SoftmaxNLL(Layer):
-    """Output head: softmax of its input (logits) and the mean negative log-likelihood.
+class RNN(Layer):
+    """Elman recurrent layer over whole sequences: h_t = act(x_t·w_xh + h_{t-1}·w_hh + b), h_{-1} = 0.
 
-    ``forward`` returns probabilities; ``loss(labels)`` the loss of the last forward, and
-    ``backward()`` the gradient of that loss with respect to the logits.
+    Batch-first at the layer boundary, like every layer (``Sequential`` takes batches on axis 0):
+    the input is (N, T, n_in); the output is the last state (N, n_hidden) (many-to-one) or, with
+    ``return_sequences``, every state (N, T, n_hidden) (many-to-many), on which a following
+    ``Dense`` and head act time step by time step. The kernels are time-major (T, N, ·), each
+    step reading one contiguous block, so the layer transposes on the way in and out.
+
+    w_xh (n_in, n_hidden) is ``init`` (glorot; ×4 for sigmoid, like Dense); w_hh (n_hidden,
+    n_hidden) is ``init_hh``: "orthogonal" (default), "identity" (IRNN) or "glorot", times
+    ``gain`` for the first two; b starts at 0. ``bptt_steps`` (truncated BPTT(k)) and ``clip``
+    (global norm of this layer's parameter gradients) are those of :func:`deepnum.ops.rnn_backward`.
+    """
+
+    def __init__(self, n_in, n_hidden, activation="tanh", return_sequences=False, init_hh="orthogonal", gain=1.0,
+                 bptt_steps=None, clip=None, init="glorot"):
+        super().__init__()
+        if activation not in ops.RNN_ACTIVATIONS:
+            raise ValueError(f"RNN: activation must be one of {list(ops.RNN_ACTIVATIONS)}, got {activation!r}")
+        if init_hh not in ("orthogonal", "identity", "glorot"):
+            raise ValueError(f"RNN: init_hh must be 'orthogonal', 'identity' or 'glorot', got {init_hh!r}")
+        if init not in INITS:
+            raise ValueError(f"RNN: unknown initialiser {init!r}; choose one of {INITS}")
+        self.n_in, self.n_hidden, self.activation = n_in, n_hidden, activation
+        self.return_sequences, self.init_hh, self.gain, self.init = bool(return_sequences), init_hh, gain, init
+        self.bptt_steps, self.clip = bptt_steps, clip
+
+    def config(self):
+        return dict(n_in=self.n_in, n_hidden=self.n_hidden, activation=self.activation,
+                    return_sequences=self.return_sequences, init_hh=self.init_hh, gain=self.gain,
+                    bptt_steps=self.bptt_steps, clip=self.clip, init=self.init)
+
+    def build(self, rng, dtype):
+        h = self.n_hidden
+        w_hh = init_array(self.init_hh, (h, h), h, h, rng, dtype, self.activation)
+        if self.init_hh != "glorot":
+            w_hh *= dtype.type(self.gain)
+        self.params = {"w_xh": init_array(self.init, (self.n_in, h), self.n_in, h, rng, dtype, self.activation),
+                       "w_hh": w_hh, "b": np.zeros(h, dtype=dtype)}
+
+    def forward(self, x, train):
+        if x.ndim != 3 or x.shape[2] != self.n_in:
+            raise ValueError(f"RNN: input must be (N, T, {self.n_in}), got shape {x.shape}")
+        p = self.params
+        self.x = np.ascontiguousarray(x.transpose(1, 0, 2))
+        self.h0 = np.zeros((x.shape[0], self.n_hidden), dtype=x.dtype)
+        self.h_all = ops.rnn_forward(self.x, self.h0, p["w_xh"], p["w_hh"], p["b"], self.activation)
+        if self.return_sequences:
+            return np.ascontiguousarray(self.h_all.transpose(1, 0, 2))
+        return self.h_all[-1]
+
+    def backward(self, dy):
+        if self.return_sequences:
+            dh_all = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        else:
+            dh_all = np.zeros_like(self.h_all)
+            dh_all[-1] = dy
+        p = self.params
+        dx, _, self.grads["w_xh"], self.grads["w_hh"], self.grads["b"] = ops.rnn_backward(
+            dh_all, self.x, self.h_all, self.h0, p["w_xh"], p["w_hh"], self.activation, self.bptt_steps, self.clip)
+        return np.ascontiguousarray(dx.transpose(1, 0, 2))
+
+
+class OutputHead(Layer):
+    """Base of the output heads, the last layer of a :class:`deepnum.models.Sequential`.
+
+    ``forward`` passes its input (the logits) through; ``loss(targets)`` is the mean loss of
+    the last forward and ``backward()`` its gradient with respect to the logits;
+    ``probabilities(z)`` and ``predictions(z)`` map logits to probabilities and to predicted
+    targets (compared with the targets for accuracy).
     """
 
     def forward(self, x, train):
@@ -200,13 +281,58 @@ class SoftmaxNLL(Layer):
         self.probs = None
         return x
 
+
+class SoftmaxNLL(OutputHead):
+    """Output head: softmax of its input (logits) and the mean negative log-likelihood.
+
+    ``forward`` returns the logits; ``loss(labels)`` the loss of the last forward, and
+    ``backward()`` the gradient of that loss with respect to the logits. Logits (N, ...,
+    n_classes) with labels (N, ...) are one classification per leading index (e.g. per time
+    step), the loss their mean.
+    """
+
     def loss(self, labels):
-        self.labels = labels
-        value, self.probs = ops.softmax_nll_forward(self.logits, labels)
+        self.labels = labels.reshape(-1) if isinstance(labels, np.ndarray) else labels
+        value, self.probs = ops.softmax_nll_forward(self.logits.reshape(-1, self.logits.shape[-1]), self.labels)
         return value
 
     def backward(self, dy=None):
-        return ops.softmax_nll_backward(self.probs, self.labels)
+        return ops.softmax_nll_backward(self.probs, self.labels).reshape(self.logits.shape)
+
+    def probabilities(self, z):
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def predictions(self, z):
+        return z.argmax(axis=-1)
 
 
-LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, Flatten, Dropout, SoftmaxNLL)}
+class SigmoidBCE(OutputHead):
+    """Output head for binary targets (e.g. the bits of a sum): a sigmoid per element and the
+    binary cross-entropy, averaged over all elements.
+
+    Targets have the logits' shape and hold 0 or 1 (any values in [0, 1] work). The loss is
+    computed stably from the logits z, mean(max(z, 0) - z·y + log(1 + exp(-|z|))), and its
+    gradient is (sigmoid(z) - y) / (number of elements). Predictions are z > 0.
+    """
+
+    def loss(self, targets):
+        z = self.logits
+        y = np.asarray(targets, dtype=z.dtype)
+        if y.shape != z.shape:
+            raise ValueError(f"SigmoidBCE: targets have shape {y.shape}, the logits {z.shape}")
+        self.targets = y
+        self.probs = ops.activation_forward("sigmoid", z)
+        return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), dtype=np.float64))
+
+    def backward(self, dy=None):
+        return (self.probs - self.targets) / self.probs.dtype.type(self.probs.size)
+
+    def probabilities(self, z):
+        return ops.activation_forward("sigmoid", np.ascontiguousarray(z))
+
+    def predictions(self, z):
+        return (z > 0).astype(np.int64)
+
+
+LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, Flatten, Dropout, RNN, SoftmaxNLL, SigmoidBCE)}

@@ -402,3 +402,93 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     for name, a in (("grad", grad), ("m", m), ("v", v)):
         _same_shape(op, name, a, "param", param)
     _backend.active.adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step)
+
+
+# ---- recurrent (Elman) network -------------------------------------------------------------
+
+RNN_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu")
+
+
+def _rnn_args(op, x, h0, w_xh, w_hh, activation):
+    if activation not in RNN_ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {list(RNN_ACTIVATIONS)}, got {activation!r}")
+    x = _float_array(op, "x", x, 3, "(T, N, D)")
+    h0 = _float_array(op, "h0", h0, 2, "(N, H)")
+    w_xh = _float_array(op, "w_xh", w_xh, 2, "(D, H)")
+    w_hh = _float_array(op, "w_hh", w_hh, 2, "(H, H)")
+    _, n, d = x.shape
+    h = w_xh.shape[1]
+    if w_xh.shape[0] != d:
+        raise ValueError(f"{op}: x {_shape(x)} has {d} features but w_xh {_shape(w_xh)} expects {w_xh.shape[0]}")
+    if w_hh.shape != (h, h):
+        raise ValueError(f"{op}: w_hh must have shape {(h, h)} for w_xh {_shape(w_xh)}, got {_shape(w_hh)}")
+    if h0.shape != (n, h):
+        raise ValueError(f"{op}: h0 must have shape {(n, h)} for x {_shape(x)} and w_xh {_shape(w_xh)}, "
+                         f"got {_shape(h0)}")
+    return x, h0, w_xh, w_hh, ACTIVATIONS[activation]
+
+
+def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
+    """Elman RNN over a whole sequence: h_t = act(x_t·w_xh + h_{t-1}·w_hh + b_h), h_{-1} = h0.
+
+    Time-major: x (T, N, D), h0 (N, H), w_xh (D, H), w_hh (H, H), b_h (H,); activation is
+    tanh, sigmoid, relu or linear. Returns every hidden state, h_all (T, N, H); the time loop
+    runs inside the kernel.
+    """
+    op = "rnn_forward"
+    x, h0, w_xh, w_hh, code = _rnn_args(op, x, h0, w_xh, w_hh, activation)
+    b_h = _float_array(op, "b_h", b_h, 1)
+    _same_dtype(op, x=x, h0=h0, w_xh=w_xh, w_hh=w_hh, b_h=b_h)
+    if b_h.shape != (w_xh.shape[1],):
+        raise ValueError(f"{op}: b_h must have shape ({w_xh.shape[1]},), got {_shape(b_h)}")
+    h_all = np.empty((x.shape[0], x.shape[1], w_xh.shape[1]), dtype=x.dtype)
+    _backend.active.rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, code)
+    return h_all
+
+
+def rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh, activation="tanh", bptt_steps=None, clip=None):
+    """Backpropagation through time for ``rnn_forward``: returns (dx, dh0, dw_xh, dw_hh, db_h).
+
+    dh_all (T, N, H) is the gradient of the loss with respect to every hidden state (zeros
+    except the last step for a many-to-one model); h_all is the output of ``rnn_forward``.
+    With dz_t the gradient with respect to the pre-activation of step t:
+
+    * ``bptt_steps`` None or 0 (or >= T): full BPTT,
+      dz_t = (dh_all_t + dz_{t+1}·w_hhᵀ) ⊙ act'(h_t).
+    * ``bptt_steps`` = k >= 1: truncated BPTT(k) (Williams & Peng): the gradient of the loss
+      at each step s flows back through at most k steps, reaching the pre-activations of
+      steps s, s-1, ..., s-k+1 and no earlier ones. So k = 1 keeps no gradient through
+      w_hh's recurrence (dz_t = dh_all_t ⊙ act'(h_t)), and every step is treated alike
+      (unlike chunked truncation, where the steps at the start of a chunk see further back).
+
+    Then dx_t = dz_t·w_xhᵀ, dh0 = dz_0·w_hhᵀ, dw_xh = Σ_t x_tᵀ·dz_t,
+    dw_hh = Σ_t h_{t-1}ᵀ·dz_t (h_{-1} = h0) and db_h = Σ_t Σ_n dz_t.
+
+    ``clip`` None: no clipping. ``clip`` = c > 0: global-norm clipping of the parameter
+    gradients (Pascanu et al. 2013): when the 2-norm of (dw_xh, dw_hh, db_h) taken together
+    exceeds c, all three are scaled by c / norm; dx and dh0 are never clipped. Clipping is
+    per call: a model with several layers clips each layer's gradients separately.
+    """
+    op = "rnn_backward"
+    x, h0, w_xh, w_hh, code = _rnn_args(op, x, h0, w_xh, w_hh, activation)
+    h_all = _float_array(op, "h_all", h_all, 3, "(T, N, H)")
+    dh_all = _float_array(op, "dh_all", dh_all, 3, "(T, N, H)")
+    _same_dtype(op, dh_all=dh_all, x=x, h_all=h_all, h0=h0, w_xh=w_xh, w_hh=w_hh)
+    shape = (x.shape[0], x.shape[1], w_xh.shape[1])
+    for name, a in (("h_all", h_all), ("dh_all", dh_all)):
+        if a.shape != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape} for x {_shape(x)} and w_xh {_shape(w_xh)}, "
+                             f"got {_shape(a)}")
+    bptt_steps = 0 if bptt_steps is None else _int(op, "bptt_steps", bptt_steps, 0)
+    bptt_steps = 0 if bptt_steps >= x.shape[0] else bptt_steps  # k >= T is full BPTT
+    if clip is None:
+        clip = 0.0
+    else:
+        clip = _real(op, "clip", clip, 0.0)
+        if clip == 0:
+            raise ValueError(f"{op}: clip must be > 0 (or None for no clipping), got {clip}")
+    dx, dh0, dw_xh, dw_hh = np.empty_like(x), np.empty_like(h0), np.empty_like(w_xh), np.empty_like(w_hh)
+    db_h = np.empty(w_xh.shape[1], dtype=x.dtype)
+    _backend.active.rnn_backward(dx, dh0, dw_xh, dw_hh, db_h, h_all, dh_all, x, h0, w_xh, w_hh, code, bptt_steps,
+                                 clip)
+    return dx, dh0, dw_xh, dw_hh, db_h

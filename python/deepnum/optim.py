@@ -1,7 +1,7 @@
 """Optimisers on top of the fused in-place update ops.
 
-Penalties, with their exact scaling (applied to weights ``w`` only, never to biases, as in
-the seed code):
+Penalties, with their exact scaling (applied to weights only — parameters named ``w`` or
+``w_*``, such as an RNN's ``w_xh`` and ``w_hh`` — never to biases, as in the seed code):
 
 * ``l2``: the per-minibatch cost gains 0.5·l2·Σw², so the gradient gains l2·w (passed to the
   fused update as ``weight_decay``). network3's ``0.5·λ·Σw²/n_batches`` is ``l2 = λ / n_batches``;
@@ -15,8 +15,12 @@ import numpy as np
 from . import ops
 
 
+def _is_weight(name):
+    return name == "w" or name.startswith("w_")
+
+
 def _penalised(name, p, g, l1):
-    if l1 and name == "w":
+    if l1 and _is_weight(name):
         return g + p.dtype.type(l1) * np.sign(p)
     return g
 
@@ -56,7 +60,7 @@ class SGD(Optimizer):
             if self.momentum > 0:
                 velocity = self.state.setdefault(key, {}).setdefault("velocity", np.zeros_like(p))
             ops.sgd_update(p, _penalised(name, p, g, self.l1), lr, self.momentum, velocity, self.nesterov,
-                           self.l2 if name == "w" else 0.0)
+                           self.l2 if _is_weight(name) else 0.0)
 
 
 class Adam(Optimizer):
@@ -74,4 +78,4 @@ class Adam(Optimizer):
                 s["m"], s["v"], s["t"] = np.zeros_like(p), np.zeros_like(p), np.zeros(1, dtype=np.int64)
             s["t"][0] += 1
             ops.adam_update(p, _penalised(name, p, g, self.l1), s["m"], s["v"], int(s["t"][0]), lr, self.beta1,
-                            self.beta2, self.eps, self.l2 if name == "w" else 0.0)
+                            self.beta2, self.eps, self.l2 if _is_weight(name) else 0.0)

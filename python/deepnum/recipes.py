@@ -5,7 +5,8 @@ DeepLearningTutorials (DLT): ``logistic`` (logistic_sgd.py), ``mlp`` (mlp.py), `
 Nielsen's network3.py, chapter 6: ``n3-shallow``, ``n3-conv``, ``n3-dbl-conv``, ``n3-relu``,
 ``n3-expanded``, ``n3-dropout``, ``n3-ensemble`` — a fixed number of epochs, test accuracy at the
 best validation epoch. The intro tutorials: ``moons`` (a 2-D toy set, full-batch gradient
-descent) and ``cnn-adam`` (the "deep MNIST" convnet trained with Adam).
+descent), ``cnn-adam`` (the "deep MNIST" convnet trained with Adam) and ``binary-addition`` (an
+Elman RNN adding 8-bit numbers bit by bit). ``seq-mnist``: MNIST read row by row by an RNN.
 """
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -95,6 +96,84 @@ class MoonsRecipe:
         return Result(last, {}, None, last.evaluate((x, y))["error"])
 
 
+def _bits(v, n=8):
+    """The n lowest bits of the integers v, least significant first: shape v.shape + (n,)."""
+    return (np.asarray(v)[..., None] >> np.arange(n)) & 1
+
+
+@dataclass
+class BinaryAdditionRecipe:
+    """The intro RNN tutorial (iamtrask): add two 8-bit numbers, one bit per time step, least
+    significant first. Input (a_t, b_t), target the bit t of a + b, with a and b drawn
+    uniformly from [0, 128); an RNN of 16 sigmoid units with a sigmoid output per step
+    (SigmoidBCE; the tutorial used squared error), trained by 10,000 single-example SGD updates
+    with learning rate 0.1. Scored by the exact-sum accuracy over all 128 × 128 pairs."""
+
+    updates: int = 10_000
+    lr: float = 0.1
+    hidden: int = 16
+    every: int = 250  # updates between accuracy checks
+    needs_mnist = False
+
+    @staticmethod
+    def build(seed, hidden=16):
+        return models.Sequential([nn.RNN(2, hidden, "sigmoid", return_sequences=True, init_hh="glorot"),
+                                  nn.Dense(hidden, 1), nn.SigmoidBCE()], seed=seed)
+
+    @staticmethod
+    def all_pairs():
+        a, b = np.divmod(np.arange(128 * 128), 128)
+        return a, b, np.stack([_bits(a), _bits(b)], axis=-1).astype(np.float32)
+
+    @staticmethod
+    def sums(model, x):
+        """The integers the model writes for the inputs x (N, 8, 2)."""
+        return (model.predict(x, batch_size=len(x))[..., 0] << np.arange(x.shape[1])).sum(axis=1)
+
+    def run(self, data, seed=0, out=None, verbose=True, updates=None, hidden=None, **unused):
+        updates = updates or self.updates
+        model = self.build(seed, hidden[0] if hidden else self.hidden)
+        model.optimizer = SGD(self.lr)
+        rng = np.random.default_rng(seed + 1)
+        a_all, b_all, x_all = self.all_pairs()
+        history, first = {"update": [], "exact_sum_accuracy": [], "loss": []}, None
+        losses = []
+        for u in range(1, updates + 1):
+            a, b = rng.integers(0, 128, 2)
+            x = np.stack([_bits(a), _bits(b)], axis=-1)[None].astype(np.float32)
+            losses.append(model.train_step(x, _bits(a + b)[None, :, None].astype(np.float32)))
+            if u % self.every == 0 or u == updates:
+                accuracy = float((self.sums(model, x_all) == a_all + b_all).mean())
+                history["update"].append(u)
+                history["exact_sum_accuracy"].append(accuracy)
+                history["loss"].append(float(np.mean(losses)))
+                losses = []
+                if accuracy == 1 and first is None:
+                    first = u
+                if verbose and u % 1000 == 0:
+                    print(f"update {u}: loss {history['loss'][-1]:.4f}, exact-sum accuracy {100 * accuracy:.2f}%")
+        accuracy = history["exact_sum_accuracy"][-1]
+        history["updates_to_100"] = first
+        if verbose:
+            for a, b in rng.integers(0, 128, (4, 2)):
+                c = int(self.sums(model, np.stack([_bits(a), _bits(b)], axis=-1)[None].astype(np.float32))[0])
+                print(f"Pred: {_bits(c)[::-1]}  True: {_bits(a + b)[::-1]}  {a} + {b} = {c}"
+                      + ("" if c == a + b else f"  (wrong: {a + b})"))
+            reached = f"first reached after {first} updates" if first else "never reached"
+            print(f"exact-sum accuracy on all 128×128 pairs of addends < 128: {100 * accuracy:.2f}% after "
+                  f"{updates} single-example updates (100% {reached}, checked every {self.every})")
+        if out is not None:
+            model.save(out / "weights.npz")
+        return Result(model, history, None, 1 - accuracy)
+
+
+def _seq_mnist(seed):
+    """MNIST read row by row: 28 steps of 28 pixels, 128 tanh units (orthogonal w_hh, gradients clipped
+    to norm 1), softmax on the last state; Adam with lr 1e-3 · 0.9^epoch, minibatches of 50."""
+    return models.Sequential([models.Reshape((28, 28)), nn.RNN(28, 128, "tanh", clip=1.0), nn.Dense(128, 10),
+                              nn.SoftmaxNLL()], seed)
+
+
 def _n3_l2(lmbda, batch_size, n_train):
     # network3 adds 0.5·λ·Σw²/n_batches to each minibatch cost
     return lmbda * batch_size / n_train
@@ -138,4 +217,7 @@ RECIPES = {
     "n3-ensemble": EnsembleRecipe(N3_DROPOUT, members=5),
     "moons": MoonsRecipe(),
     "cnn-adam": Recipe(_cnn_adam, lambda bs, n: Adam(1e-4), epochs=20, batch_size=50, fit_options={"shuffle": True}),
+    "binary-addition": BinaryAdditionRecipe(),
+    "seq-mnist": Recipe(_seq_mnist, lambda bs, n: Adam(lambda epoch: 1e-3 * 0.9 ** epoch), epochs=30, batch_size=50,
+                        fit_options={"shuffle": True}),
 }

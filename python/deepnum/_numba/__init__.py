@@ -13,6 +13,7 @@ from .dropout import dropout_backward, dropout_forward
 from .gemm import gemm
 from .linear import linear_backward, linear_forward
 from .pool import max_pool2d_backward, max_pool2d_forward
+from .rnn import rnn_backward, rnn_forward
 from .softmax_nll import softmax_nll_backward, softmax_nll_forward
 from .updates import adam_update, sgd_update
 
@@ -20,7 +21,7 @@ __all__ = [
     "gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward", "softmax_nll_forward", "softmax_nll_backward",
     "activation_forward", "activation_backward", "dropout_forward", "dropout_backward",
-    "sgd_update", "adam_update", "set_num_threads",
+    "sgd_update", "adam_update", "rnn_forward", "rnn_backward", "set_num_threads",
 ]
 
 

@@ -1,0 +1,262 @@
+/* rnn: an Elman recurrent layer over a whole sequence, the time loop inside the kernel.
+ *   forward:  h_t = act(x_t·w_xh + h_{t-1}·w_hh + b_h) for t = 0 .. T-1, with h_{-1} = h0. The input
+ *             products x_t·w_xh of all steps are one gemm over the T·N rows, written into h_all; each step
+ *             then adds one gemm h_{t-1}·w_hh and b_h and applies act, in that order: (xw + hw) + b.
+ *   backward: backpropagation through time. dz_t, the gradient w.r.t. the pre-activation of step t, is
+ *     full BPTT (bptt_steps = 0 or >= T):  dz_t = (dh_all_t + dz_{t+1}·w_hhᵀ) ⊙ act'(h_t), dz_T = 0;
+ *     BPTT(k), k = bptt_steps in [1, T):   the gradient of the loss at step s reaches the pre-activations of
+ *       steps s, s-1, ..., s-k+1 only: dz_t = Σ_{s=t}^{min(t+k-1,T-1)} e_{s,t} with e_{s,s} = dh_all_s ⊙ act'(h_s)
+ *       and e_{s,t} = (e_{s,t+1}·w_hhᵀ) ⊙ act'(h_t), summed over s in ascending order. The e_{s,t} in flight
+ *       (at most k) are stacked, so one gemm per step propagates all of them.
+ *     Then, each as one gemm (or column sum) over the T·N rows, written with `=`:
+ *       dx_t = dz_t·w_xhᵀ, dh0 = dz_0·w_hhᵀ, dw_xh = Σ_t x_tᵀ·dz_t, dw_hh = Σ_t h_{t-1}ᵀ·dz_t, db_h = Σ_{t,n} dz_t.
+ *     clip > 0: when the global 2-norm of (dw_xh, dw_hh, db_h) (squares summed serially in double, in that
+ *     order) exceeds clip, all three are multiplied by T(clip / norm). dx and dh0 are never clipped.
+ * Activations: linear, sigmoid, tanh, relu (codes in kernels.h); act' through the saved output, exactly as in
+ * activations.cpp. Float tanh and sigmoid are branch-free polynomials (within 2 ulp) that vectorise; double uses libm.
+ * Layout (time-major, row-major): x, dx (T,N,D); h0, dh0 (N,H); h_all, dh_all (T,N,H); w_xh (D,H); w_hh (H,H);
+ * b_h (H). Threads: gemm's own (each thread owns a block of its output); elementwise steps over contiguous row or
+ * element ranges; db over column ranges. Scratch: 2·(T,N,H), plus 2·(k,N,H) for BPTT(k).
+ */
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "kernels.h"
+#include "parallel.h"
+
+namespace deepnum {
+namespace {
+
+// ---- activations -------------------------------------------------------------------------
+// float: branch-free Cephes tanhf / expf (within 2 ulp of the exact values over the whole float range; inf and
+// NaN as std::tanh and 1/(1+exp(-x))), so the per-step loops vectorise; the libm calls would not and dominate the
+// forward pass at seq-MNIST sizes. double: libm.
+
+// e^x for x <= 0: Cephes expf's range reduction and polynomial. Below -87.3 (e^x < 1.2e-38) the argument is
+// clamped, so no denormals are produced; NaN propagates.
+[[gnu::always_inline]] inline float exp_nonpositive(float x) {
+  const float xc = x > -87.3f ? x : -87.3f;                          // NaN -> -87.3, restored below
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2), |n| <= 126
+  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;    // x - n·ln 2 in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;  // 2^n
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const float y = p * scale;
+  return x == x ? y : x;
+}
+
+[[gnu::always_inline]] inline float tanh_(float x) {
+  const float a = std::fabs(x), z = x * x;
+  float s = -5.70498872745e-3f;  // Cephes tanhf's odd polynomial, used for |x| < 0.625
+  s = s * z + 2.06390887954e-2f;
+  s = s * z - 5.37397155531e-2f;
+  s = s * z + 1.33314422036e-1f;
+  s = s * z - 3.33332819422e-1f;
+  s = s * z * x + x;
+  const float e = exp_nonpositive(-2.0f * a);  // tanh|x| = (1 - e^-2|x|) / (1 + e^-2|x|), no overflow
+  const float l = std::copysign((1.0f - e) / (1.0f + e), x);
+  return a < 0.625f ? s : l;
+}
+
+[[gnu::always_inline]] inline float sigmoid_(float x) {
+  const float e = exp_nonpositive(-std::fabs(x)), q = 1.0f / (1.0f + e);
+  return x >= 0.0f ? q : e * q;
+}
+
+[[gnu::always_inline]] inline double tanh_(double x) { return std::tanh(x); }
+[[gnu::always_inline]] inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// ---- steps -------------------------------------------------------------------------------
+
+// h = act((h + hw) + b) on rows [r0, r1) of (N,H) matrices: h holds x_t·w_xh on entry.
+template <class T>
+DEEPNUM_SIMD void forward_rows(T* h, const T* hw, const T* b, int act, i64 r0, i64 r1, i64 H) {
+  for (i64 r = r0; r < r1; ++r) {
+    T* hr = h + r * H;
+    const T* wr = hw + r * H;
+    for (i64 j = 0; j < H; ++j) hr[j] = (hr[j] + wr[j]) + b[j];
+    switch (act) {
+      case kSigmoid:
+        for (i64 j = 0; j < H; ++j) hr[j] = sigmoid_(hr[j]);
+        break;
+      case kTanh:
+        for (i64 j = 0; j < H; ++j) hr[j] = tanh_(hr[j]);
+        break;
+      case kRelu:
+        for (i64 j = 0; j < H; ++j) hr[j] = hr[j] <= T(0) ? T(0) : hr[j];
+        break;
+      default:  // kLinear
+        break;
+    }
+  }
+}
+
+// g through the activation A, given its output y (as activation_backward in activations.cpp).
+template <int A, class T>
+[[gnu::always_inline]] inline T through(T g, T y) {
+  if constexpr (A == kSigmoid) return g * y * (T(1) - y);
+  if constexpr (A == kTanh) return g * (T(1) - y * y);
+  if constexpr (A == kRelu) return y > T(0) ? g : T(0);
+  return g;  // kLinear
+}
+
+// Full BPTT, one step, elements [lo, hi): dz = (dh + carry) ⊙ act'(y); carry == nullptr means zero.
+template <int A, class T>
+[[gnu::always_inline]] inline void full_loop(T* dz, const T* dh, const T* carry, const T* y, i64 lo, i64 hi) {
+  if (carry == nullptr) {
+    for (i64 i = lo; i < hi; ++i) dz[i] = through<A>(dh[i], y[i]);
+  } else {
+    for (i64 i = lo; i < hi; ++i) dz[i] = through<A>(dh[i] + carry[i], y[i]);
+  }
+}
+
+template <class T>
+DEEPNUM_SIMD void full_step(T* dz, const T* dh, const T* carry, const T* y, int act, i64 lo, i64 hi) {
+  switch (act) {
+    case kSigmoid: return full_loop<kSigmoid>(dz, dh, carry, y, lo, hi);
+    case kTanh: return full_loop<kTanh>(dz, dh, carry, y, lo, hi);
+    case kRelu: return full_loop<kRelu>(dz, dh, carry, y, lo, hi);
+    default: return full_loop<kLinear>(dz, dh, carry, y, lo, hi);
+  }
+}
+
+// BPTT(k), one step, elements [lo, hi): slot j of the stack (m slots of n elements) holds the gradient from
+// source t+j reaching h_t (slot 0 is dh_all_t, copied here); each slot goes through act'(y) in place and
+// dz is their sum over j in ascending order.
+template <int A, class T>
+[[gnu::always_inline]] inline void truncated_loop(T* dz, T* stack, const T* dh, const T* y, i64 m, i64 n, i64 lo,
+                                                  i64 hi) {
+  for (i64 i = lo; i < hi; ++i) stack[i] = dh[i];
+  for (i64 j = 0; j < m; ++j) {
+    T* e = stack + j * n;
+    for (i64 i = lo; i < hi; ++i) e[i] = through<A>(e[i], y[i]);
+  }
+  for (i64 i = lo; i < hi; ++i) dz[i] = stack[i];
+  for (i64 j = 1; j < m; ++j) {
+    const T* e = stack + j * n;
+    for (i64 i = lo; i < hi; ++i) dz[i] += e[i];
+  }
+}
+
+template <class T>
+DEEPNUM_SIMD void truncated_step(T* dz, T* stack, const T* dh, const T* y, int act, i64 m, i64 n, i64 lo,
+                                 i64 hi) {
+  switch (act) {
+    case kSigmoid: return truncated_loop<kSigmoid>(dz, stack, dh, y, m, n, lo, hi);
+    case kTanh: return truncated_loop<kTanh>(dz, stack, dh, y, m, n, lo, hi);
+    case kRelu: return truncated_loop<kRelu>(dz, stack, dh, y, m, n, lo, hi);
+    default: return truncated_loop<kLinear>(dz, stack, dh, y, m, n, lo, hi);
+  }
+}
+
+// db[j] = sum over rows r of dz[r, j], for columns [j0, j1); rows in order, in double (as in linear.cpp).
+template <class T>
+DEEPNUM_SIMD void column_sums(T* db, const T* dz, i64 rows, i64 H, i64 j0, i64 j1) {
+  constexpr i64 kBlock = 256;
+  double acc[kBlock];
+  for (i64 jb = j0; jb < j1; jb += kBlock) {
+    const i64 nb = std::min(kBlock, j1 - jb);
+    for (i64 j = 0; j < nb; ++j) acc[j] = 0.0;
+    for (i64 r = 0; r < rows; ++r) {
+      const T* row = dz + r * H + jb;
+      for (i64 j = 0; j < nb; ++j) acc[j] += static_cast<double>(row[j]);
+    }
+    for (i64 j = 0; j < nb; ++j) db[jb + j] = static_cast<T>(acc[j]);
+  }
+}
+
+// Scales (a, b, c) by T(clip / norm) when their global 2-norm exceeds clip.
+template <class T>
+void clip_global_norm(T* a, i64 na, T* b, i64 nb, T* c, i64 nc, double clip) {
+  double sq = 0.0;
+  for (const auto& [p, n] : {std::pair<T*, i64>{a, na}, {b, nb}, {c, nc}})
+    for (i64 i = 0; i < n; ++i) sq += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+  const double norm = std::sqrt(sq);
+  if (!(norm > clip)) return;  // also when the norm is NaN: nothing is scaled
+  const T scale = static_cast<T>(clip / norm);
+  for (const auto& [p, n] : {std::pair<T*, i64>{a, na}, {b, nb}, {c, nc}})
+    for (i64 i = 0; i < n; ++i) p[i] *= scale;
+}
+
+}  // namespace
+
+template <class T>
+void rnn_forward(T* h_all, const T* x, const T* h0, const T* w_xh, const T* w_hh, const T* b_h, i64 steps, i64 N,
+                 i64 D, i64 H, int act) {
+  // x is (steps,N,D), h0 is (N,H), w_xh is (D,H), w_hh is (H,H), b_h is (H,), h_all is (steps,N,H)
+  const i64 n = N * H;
+  gemm(h_all, x, w_xh, false, false, steps * N, H, D);
+  std::vector<T> hw(n);
+  for (i64 t = 0; t < steps; ++t) {
+    gemm(hw.data(), t == 0 ? h0 : h_all + (t - 1) * n, w_hh, false, false, N, H, H);
+    T* h = h_all + t * n;
+    parallel_ranges(N, n, [&](i64 r0, i64 r1) { forward_rows(h, hw.data(), b_h, act, r0, r1, H); });
+  }
+}
+
+template <class T>
+void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, const T* dh_all, const T* x,
+                  const T* h0, const T* w_xh, const T* w_hh, i64 steps, i64 N, i64 D, i64 H, int act,
+                  i64 bptt_steps, double clip) {
+  // h_all and dh_all are (steps,N,H), x and dx are (steps,N,D), h0 and dh0 are (N,H),
+  // w_xh and dw_xh are (D,H), w_hh and dw_hh are (H,H), db_h is (H,)
+  const i64 n = N * H, rows = steps * N;
+  std::vector<T> dz(rows * H);
+  if (bptt_steps <= 0 || bptt_steps >= steps) {
+    std::vector<T> carry(n);  // gradient reaching h_t from step t+1
+    for (i64 t = steps - 1; t >= 0; --t) {
+      T* dzt = dz.data() + t * n;
+      const T* c = t == steps - 1 ? nullptr : carry.data();
+      parallel_ranges(n, n, [&](i64 lo, i64 hi) { full_step(dzt, dh_all + t * n, c, h_all + t * n, act, lo, hi); });
+      if (t > 0) gemm(carry.data(), dzt, w_hh, false, true, N, H, H);
+    }
+  } else {
+    const i64 k = bptt_steps;
+    std::vector<T> cur(k * n), next(k * n);  // slot j: gradient from source t+j reaching h_t
+    i64 m = 0;                              // slots in flight before source t joins
+    for (i64 t = steps - 1; t >= 0; --t) {
+      T* dzt = dz.data() + t * n;
+      const i64 mt = m + 1;
+      parallel_ranges(n, mt * n, [&](i64 lo, i64 hi) {
+        truncated_step(dzt, cur.data(), dh_all + t * n, h_all + t * n, act, mt, n, lo, hi);
+      });
+      m = std::min(mt, k - 1);  // the oldest source has had its k steps once mt == k
+      if (t > 0 && m > 0) {
+        gemm(next.data() + n, cur.data(), w_hh, false, true, m * N, H, H);
+        std::swap(cur, next);
+      }
+    }
+  }
+  gemm(dh0, dz.data(), w_hh, false, true, N, H, H);
+  gemm(dx, dz.data(), w_xh, false, true, rows, D, H);
+  gemm(dw_xh, x, dz.data(), true, false, D, H, rows);
+  std::vector<T> h_prev(rows * H);  // (h0, h_0, ..., h_{steps-2})
+  std::copy(h0, h0 + n, h_prev.begin());
+  std::copy(h_all, h_all + (rows - N) * H, h_prev.begin() + n);
+  gemm(dw_hh, h_prev.data(), dz.data(), true, false, H, H, rows);
+  parallel_ranges(H, rows * H, [&](i64 j0, i64 j1) { column_sums(db_h, dz.data(), rows, H, j0, j1); });
+  if (clip > 0) clip_global_norm(dw_xh, D * H, dw_hh, H * H, db_h, H, clip);
+}
+
+template void rnn_forward<float>(float*, const float*, const float*, const float*, const float*, const float*, i64,
+                                 i64, i64, i64, int);
+template void rnn_forward<double>(double*, const double*, const double*, const double*, const double*,
+                                  const double*, i64, i64, i64, i64, int);
+template void rnn_backward<float>(float*, float*, float*, float*, float*, const float*, const float*, const float*,
+                                  const float*, const float*, const float*, i64, i64, i64, i64, int, i64, double);
+template void rnn_backward<double>(double*, double*, double*, double*, double*, const double*, const double*,
+                                   const double*, const double*, const double*, const double*, i64, i64, i64, i64,
+                                   int, i64, double);
+
+}  // namespace deepnum
