@@ -10,8 +10,11 @@ PyTorch; without it the PyTorch columns stay empty):
     python -m bench --smoke          # tiny sizes: checks that the harness works (the test suite runs it)
     python -m bench --threads 2 --only 'gemm|epoch' --md /tmp/r.md --json /tmp/r.json
 
-Each thread count runs in its own process (``bench.run``) with the thread variables below set
-before NumPy loads. Run the full benchmark on an otherwise idle machine: with other work on the
+Each (thread count, implementation) pair runs in its own process (``bench.run``) with the thread
+variables below set before NumPy loads (OpenBLAS gets 1 thread except in the NumPy rows' process,
+where it is the thing measured): thread pools of different libraries in one process spin after
+their own work and starve each other's threads. Run the full benchmark on an otherwise idle machine: with other work on the
 cores, the 2-thread rows (OpenMP, OpenBLAS and PyTorch threads alike) slow down many times over.
 """
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+IMPLEMENTATIONS = ("cpp", "numba", "numpy", "torch")

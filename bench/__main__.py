@@ -7,17 +7,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import THREAD_VARIABLES, report
+from . import IMPLEMENTATIONS, THREAD_VARIABLES, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(threads, mode, only):
-    """The result of one ``bench.run`` process with ``threads`` threads everywhere."""
+def _run(threads, mode, only, impl):
+    """The result of one ``bench.run`` process timing ``impl`` with ``threads`` threads everywhere."""
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARIABLES})
+    if impl != "numpy":  # OpenBLAS threads spin after each call (here: the reference checks) and
+        env.update(OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")  # would starve the timed threads
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.json"
-        command = [sys.executable, "-m", "bench.run", str(out), "--threads", str(threads), "--mode", mode]
+        command = [sys.executable, "-m", "bench.run", str(out), "--threads", str(threads), "--mode", mode,
+                   "--impls", impl]
         if subprocess.run(command + (["--only", only] if only else []), env=env, cwd=ROOT).returncode:
             sys.exit(f"bench: the run with {threads} threads failed (see above)")
         return json.loads(out.read_text())
@@ -40,7 +43,7 @@ def main(argv=None):
                         help="all results as JSON (default bench/RESULTS.json)")
     parser.set_defaults(mode="full")
     args = parser.parse_args(argv)
-    runs = [_run(t, args.mode, args.only) for t in args.threads]
+    runs = [_run(t, args.mode, args.only, impl) for t in args.threads for impl in IMPLEMENTATIONS]
     result = report.merge(runs, " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)]))
     report.write(result, args.md, args.json)
     print(f"wrote {args.md} and {args.json}")

@@ -152,7 +152,7 @@ def markdown(result):
 def merge(runs, command):
     """One result from the runs at each thread count (``bench.run.measure``)."""
     return {"command": command, "mode": runs[0]["mode"], "settings": runs[0]["settings"],
-            "threads": [run["threads"] for run in runs], "environment": runs[0]["environment"],
+            "threads": sorted({run["threads"] for run in runs}), "environment": runs[0]["environment"],
             "rows": [row for run in runs for row in run["rows"]]}
 
 

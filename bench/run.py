@@ -1,7 +1,11 @@
 """One benchmark run at one thread count, in this process (``python -m bench`` starts one per
 count, with the thread environment variables set before NumPy loads):
 
-    python -m bench.run OUT.json --threads 2 [--mode quick] [--only PATTERN]
+    python -m bench.run OUT.json --threads 2 [--mode quick] [--only PATTERN] [--impls cpp,torch]
+
+``python -m bench`` runs each implementation in a process of its own: OpenMP (deepnum's and
+PyTorch's), Numba and OpenBLAS thread pools in one process keep spinning after their own work and
+starve each other's threads on a small machine.
 """
 import argparse
 import datetime
@@ -19,7 +23,7 @@ import numpy as np
 
 import deepnum
 
-from . import THREAD_VARIABLES, epochs, micro
+from . import IMPLEMENTATIONS, THREAD_VARIABLES, epochs, micro
 from .baselines import torch
 
 
@@ -65,11 +69,16 @@ def environment():
     }
 
 
-def measure(mode, only=None, log=print):
+def available_implementations():
+    return [b for b in ("cpp", "numba") if b in deepnum.backends()] + ["numpy"] + (["torch"] if torch else [])
+
+
+def measure(mode, only=None, log=print, impls=None):
     """Every benchmark whose name matches ``only``, at this process's thread count: the
-    environment, the mode's settings and one row per (benchmark, implementation)."""
+    environment, the mode's settings and one row per (benchmark, implementation in ``impls``,
+    default all available)."""
     env = environment()
-    impls = [b for b in ("cpp", "numba") if b in deepnum.backends()] + ["numpy"] + (["torch"] if torch else [])
+    impls = [i for i in available_implementations() if impls is None or i in impls]
     threads = deepnum.get_num_threads()
     rows = micro.run(MODES[mode], only, impls, log) + epochs.run(MODES[mode], only, impls, log)
     return {"environment": env, "mode": mode, "settings": asdict(MODES[mode]), "threads": threads,
@@ -83,11 +92,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--mode", choices=MODES, default="full")
     parser.add_argument("--only")
+    parser.add_argument("--impls", type=lambda s: s.split(","), help=f"subset of {','.join(IMPLEMENTATIONS)}")
     args = parser.parse_args(argv)
     deepnum.set_num_threads(args.threads)
     if torch:
         torch.set_num_threads(args.threads)
-    result = measure(args.mode, args.only, lambda line: print(f"[{args.threads}t] {line}", file=sys.stderr, flush=True))
+    result = measure(args.mode, args.only, lambda line: print(f"[{args.threads}t] {line}", file=sys.stderr, flush=True),
+                     args.impls)
     args.out.write_text(json.dumps(result))
 
 
