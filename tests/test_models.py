@@ -6,6 +6,7 @@ import deepnum
 from deepnum import models, nn
 from deepnum.models import Sequential, TrainingDiverged
 from deepnum.optim import SGD, Adam
+from gradcheck import assert_model_gradients
 
 
 def blobs(n=600, d=20, k=3, seed=0, dtype=np.float32):
@@ -52,22 +53,7 @@ def test_model_gradient_matches_finite_differences(name):
         return loss_of(model, x, y)
 
     with deepnum.use_backend("numpy"):
-        loss()
-        d = model.layers[-1].backward()
-        for layer in reversed(model.layers[:-1]):
-            d = layer.backward(d)
-        for key, _, p, g in model.parameters():
-            num = np.empty_like(p)
-            for idx in np.ndindex(p.shape):
-                orig = p[idx]
-                p[idx] = orig + 1e-6
-                plus = loss()
-                p[idx] = orig - 1e-6
-                minus = loss()
-                p[idx] = orig
-                num[idx] = (plus - minus) / 2e-6
-            err = np.abs(g - num).max() / max(np.abs(num).max(), 1e-3)
-            assert err < 1e-6, f"{name}: parameter {key}: relative error {err:.2e}"
+        assert_model_gradients(model, loss, name)
 
 
 @pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
