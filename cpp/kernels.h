@@ -31,6 +31,8 @@ template <class T> void gemm(T* c, const T* a, const T* b, bool trans_a, bool tr
 template <class T> void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out);
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out);
+// db (n) = column sums of dy (rows,n), rows in order, in double (bias gradients; rnn.cpp uses it too)
+template <class T> void column_sums(T* db, const T* dy, i64 rows, i64 n);
 
 // conv2d.cpp — x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,P,Q), P = (H+2ph-R)/sh+1, Q = (W+2pw-S)/sw+1
 template <class T>

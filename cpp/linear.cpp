@@ -23,7 +23,7 @@ DEEPNUM_SIMD void add_bias_rows(T* y, const T* b, i64 r0, i64 r1, i64 n_out) {
 
 // db[j] = sum over rows n of dy[n, j], for columns [j0, j1); rows in order, in double.
 template <class T>
-DEEPNUM_SIMD void column_sums(T* db, const T* dy, i64 N, i64 n_out, i64 j0, i64 j1) {
+DEEPNUM_SIMD void column_sums_range(T* db, const T* dy, i64 N, i64 n_out, i64 j0, i64 j1) {
   constexpr i64 kBlock = 256;
   double acc[kBlock];
   for (i64 jb = j0; jb < j1; jb += kBlock) {
@@ -40,6 +40,12 @@ DEEPNUM_SIMD void column_sums(T* db, const T* dy, i64 N, i64 n_out, i64 j0, i64 
 }  // namespace
 
 template <class T>
+void column_sums(T* db, const T* dy, i64 rows, i64 n) {
+  // dy is (rows,n), db is (n,)
+  parallel_ranges(n, rows * n, [&](i64 j0, i64 j1) { column_sums_range(db, dy, rows, n, j0, j1); });
+}
+
+template <class T>
 void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out) {
   // x is (N,n_in), w is (n_in,n_out), b is (n_out,), y is (N,n_out)
   gemm(y, x, w, false, false, N, n_out, n_in);
@@ -51,9 +57,11 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   // dy is (N,n_out), x and dx are (N,n_in), w and dw are (n_in,n_out), db is (n_out,)
   gemm(dx, dy, w, false, true, N, n_in, n_out);
   gemm(dw, x, dy, true, false, n_in, n_out, N);
-  parallel_ranges(n_out, N * n_out, [&](i64 j0, i64 j1) { column_sums(db, dy, N, n_out, j0, j1); });
+  column_sums(db, dy, N, n_out);
 }
 
+template void column_sums<float>(float*, const float*, i64, i64);
+template void column_sums<double>(double*, const double*, i64, i64);
 template void linear_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64);
 template void linear_forward<double>(double*, const double*, const double*, const double*, i64, i64, i64);
 template void linear_backward<float>(float*, float*, float*, const float*, const float*, const float*, i64, i64,

@@ -160,22 +160,6 @@ DEEPNUM_SIMD void truncated_step(T* dz, T* stack, const T* dh, const T* y, int a
   }
 }
 
-// db[j] = sum over rows r of dz[r, j], for columns [j0, j1); rows in order, in double (as in linear.cpp).
-template <class T>
-DEEPNUM_SIMD void column_sums(T* db, const T* dz, i64 rows, i64 H, i64 j0, i64 j1) {
-  constexpr i64 kBlock = 256;
-  double acc[kBlock];
-  for (i64 jb = j0; jb < j1; jb += kBlock) {
-    const i64 nb = std::min(kBlock, j1 - jb);
-    for (i64 j = 0; j < nb; ++j) acc[j] = 0.0;
-    for (i64 r = 0; r < rows; ++r) {
-      const T* row = dz + r * H + jb;
-      for (i64 j = 0; j < nb; ++j) acc[j] += static_cast<double>(row[j]);
-    }
-    for (i64 j = 0; j < nb; ++j) db[jb + j] = static_cast<T>(acc[j]);
-  }
-}
-
 // Scales (a, b, c) by T(clip / norm) when their global 2-norm exceeds clip.
 template <class T>
 void clip_global_norm(T* a, i64 na, T* b, i64 nb, T* c, i64 nc, double clip) {
@@ -245,7 +229,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, co
   std::copy(h0, h0 + n, h_prev.begin());
   std::copy(h_all, h_all + (rows - N) * H, h_prev.begin() + n);
   gemm(dw_hh, h_prev.data(), dz.data(), true, false, H, H, rows);
-  parallel_ranges(H, rows * H, [&](i64 j0, i64 j1) { column_sums(db_h, dz.data(), rows, H, j0, j1); });
+  column_sums(db_h, dz.data(), rows, H);
   if (clip > 0) clip_global_norm(dw_xh, D * H, dw_hh, H * H, db_h, H, clip);
 }
 
