@@ -27,8 +27,7 @@ _num_threads = None  # set by set_num_threads; applied to Numba when it loads
 
 def available():
     """Names of the backends that can be used here, fastest first."""
-    names = [n for n in NAMES if n in _modules or (n == "numba" and importlib.util.find_spec("numba"))]
-    return names
+    return [n for n in NAMES if n in _modules or (n == "numba" and importlib.util.find_spec("numba"))]
 
 
 def load(name):
