@@ -6,13 +6,22 @@
  *     columns of op(b)) where tiles would be mostly padding: no packing; either each c row
  *     accumulates a(i,k)·(row k of op(b)) over k in order or, when the columns of op(b) are
  *     contiguous, each c element is a dot product in kLanes interleaved partial sums;
+ *   - small M (M <= kSmallM, rows of op(b) contiguous): the shapes of a layer on a small batch; no
+ *     packing of op(b) (it would cost as much as the product): a register-blocked tile of up to
+ *     SMR rows x NR columns reads op(a) in place and op(b) rows where they lie, and keeps its
+ *     accumulators over the whole of K (each c element summed over k in order); the last partial
+ *     NR columns come from a small zero-padded copy;
+ *   - small N with op(a) stored transposed (weight gradients xᵀ·dy of a narrow layer): the
+ *     small-M product cᵀ = op(b)ᵀ · op(a)ᵀ into a scratch buffer, transposed into c;
+ *   - skinny N (N <= kSkinnyN, rows of op(a) contiguous: a narrow layer's forward): dot products
+ *     of a rows with the rows of a packed op(b)ᵀ, each in VW interleaved partial sums;
  *   - blocked (after BLIS / Goto): K is cut into blocks of KC, op(b) into blocks of KC x NC and
  *     op(a) into blocks of MC x KC; both are packed into panels (MR rows of op(a), NR columns of
  *     op(b), zero-padded), and a register-blocked MR x NR micro-kernel runs over the panels. Each
  *     c element is the sum of its K blocks in order, each block summed over k in order.
  * The micro-kernel is written with GCC vector extensions and compiled once per SIMD level
  * (AVX-512, AVX2, baseline; simd_level() picks one at run time) with a tile shape that fits
- * that level's registers. Threads (OpenMP) each own a rectangle (blocked) or a range of rows or
+ * that level's registers. Threads (OpenMP) each own a rectangle (blocked), column blocks (small M) or a range of rows or
  * columns (direct) of c, never a slice of K, so results are bit-identical for any thread count. Called
  * from inside a parallel region, gemm runs serially on the calling thread.
  */
@@ -36,6 +45,8 @@ namespace deepnum {
 namespace {
 
 constexpr i64 kDirectSize = 4;                // direct path below this many rows (or columns)
+constexpr i64 kSmallM = 32;                   // small-M path up to this many rows
+constexpr i64 kSkinnyN = 16;                  // skinny-N path up to this many columns
 constexpr i64 kWorkPerThread = i64{1} << 18;  // multiply-adds that justify one more thread
 constexpr int kLanes = 16;                    // partial sums of a direct dot product
 
@@ -228,6 +239,259 @@ struct Avx512 {
 };
 #endif
 
+// ---- small-M path ------------------------------------------------------------------------
+
+// One MR x (NV·VW) tile of c = A · b over all of K: A read in place (rows of the tile from a,
+// element (i, k) at a[i·ars + k·acs]), b rows of NV·VW values ldb apart. c is overwritten.
+template <class T, int MR, int NV, int VW>
+[[gnu::always_inline]] inline void small_tile(i64 K, const T* a, i64 ars, i64 acs, const T* b, i64 ldb, T* c,
+                                              i64 ldc) {
+  typedef T V __attribute__((vector_size(VW * sizeof(T))));
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  for (i64 k = 0; k < K; ++k) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * VW, sizeof(V));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i * ars + k * acs];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(c + i * ldc + v * VW, &acc[i][v], sizeof(V));
+}
+
+// Rows [0, M) of one column block of c (NV·VW columns at b and c): tiles of SMR rows, then one
+// tile of the remaining rows, each with its own compile-time row count.
+template <class T, int SMR, int NV, int VW, int R = SMR>
+[[gnu::always_inline]] inline void small_rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc) {
+  if constexpr (R == SMR) {
+    i64 i = 0;
+    for (; i + SMR <= M; i += SMR) small_tile<T, SMR, NV, VW>(K, &A(i, 0), A.rs, A.cs, b, ldb, c + i * ldc, ldc);
+    if (i < M) small_rows<T, SMR, NV, VW, SMR - 1>(M - i, K, {&A(i, 0), A.rs, A.cs}, b, ldb, c + i * ldc, ldc);
+  } else if constexpr (R > 0) {
+    if (M == R)
+      small_tile<T, R, NV, VW>(K, A.p, A.rs, A.cs, b, ldb, c, ldc);
+    else
+      small_rows<T, SMR, NV, VW, R - 1>(M, K, A, b, ldb, c, ldc);
+  }
+}
+
+// Column blocks [jb0, jb1) (of NR = NV·VW columns) of c (M,N) = A · B, B rows contiguous.
+// A partial last block is computed from a zero-padded copy of its columns into a local tile.
+template <class T, int SMR, int NV, int VW>
+[[gnu::always_inline]] inline void small_blocks(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0, i64 jb1) {
+  constexpr int NR = NV * VW;
+  for (i64 jb = jb0; jb < jb1; ++jb) {
+    const i64 j = jb * NR;
+    if (j + NR <= N) {
+      small_rows<T, SMR, NV, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
+      continue;
+    }
+    static thread_local std::vector<T> edge_buf, tile_buf;
+    const i64 n_n = N - j;
+    if (static_cast<i64>(edge_buf.size()) < K * NR) edge_buf.resize(K * NR);
+    if (static_cast<i64>(tile_buf.size()) < M * NR) tile_buf.resize(M * NR);
+    T* edge = edge_buf.data();
+    for (i64 k = 0; k < K; ++k) {
+      std::memcpy(edge + k * NR, &B(k, j), n_n * sizeof(T));
+      std::fill(edge + k * NR + n_n, edge + (k + 1) * NR, T(0));
+    }
+    if (n_n <= VW)  // one vector of columns suffices
+      small_rows<T, SMR, 1, VW>(M, K, A, edge, NR, tile_buf.data(), NR);
+    else
+      small_rows<T, SMR, NV, VW>(M, K, A, edge, NR, tile_buf.data(), NR);
+    for (i64 i = 0; i < M; ++i) std::memcpy(c + i * N + j, tile_buf.data() + i * NR, n_n * sizeof(T));
+  }
+}
+
+// The small-M kernel compiled for each SIMD level (same pattern as the blocked macro-kernel).
+template <class T, int SMR, int NV, int VW>
+struct SmallBaseline {
+  static void run(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0, i64 jb1) {
+    small_blocks<T, SMR, NV, VW>(c, A, B, M, N, K, jb0, jb1);
+  }
+};
+#if DEEPNUM_GEMM_LEVELS
+template <class T, int SMR, int NV, int VW>
+struct SmallAvx2 {
+  [[gnu::target("arch=x86-64-v3")]] static void run(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0,
+                                                    i64 jb1) {
+    small_blocks<T, SMR, NV, VW>(c, A, B, M, N, K, jb0, jb1);
+  }
+};
+template <class T, int SMR, int NV, int VW>
+struct SmallAvx512 {
+  [[gnu::target("arch=x86-64-v4")]] static void run(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0,
+                                                    i64 jb1) {
+    small_blocks<T, SMR, NV, VW>(c, A, B, M, N, K, jb0, jb1);
+  }
+};
+#endif
+
+template <class T>
+struct SmallKernel {
+  void (*run)(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0, i64 jb1);
+  i64 nr;
+};
+
+// Tiles of up to SMR x 2 vectors: SMR·2 accumulators + 2 b vectors + 1 broadcast in 32 (AVX-512) or 16 registers.
+template <class T>
+SmallKernel<T> select_small_kernel() {
+  constexpr int VW = 16 / sizeof(T);  // lanes of a 128-bit vector
+#if DEEPNUM_GEMM_LEVELS
+  const std::string_view level = simd_level();
+  if (level == "avx512") return {SmallAvx512<T, 12, 2, 4 * VW>::run, 2 * 4 * VW};
+  if (level == "avx2") return {SmallAvx2<T, 6, 2, 2 * VW>::run, 2 * 2 * VW};
+#endif
+  return {SmallBaseline<T, 6, 2, VW>::run, 2 * VW};
+}
+
+// The small-M path: threads take column blocks in turn (each block is computed the same way
+// whichever thread takes it, so results do not depend on the thread count or the schedule).
+template <class T>
+void gemm_small_m(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
+  static const SmallKernel<T> kn = select_small_kernel<T>();
+  const i64 blocks = (N + kn.nr - 1) / kn.nr;
+  const i64 threads = std::min(threads_for(M * N * K), blocks);
+  if (threads == 1) {
+    kn.run(c, A, B, M, N, K, 0, blocks);
+    return;
+  }
+#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
+  for (i64 jb = 0; jb < blocks; ++jb) kn.run(c, A, B, M, N, K, jb, jb + 1);
+}
+
+// ---- skinny-N path -----------------------------------------------------------------------
+
+// Rows [i, i+R) x columns [j, j+NG) of c (ldc apart) as dot products: a rows (ars apart,
+// contiguous in k) against bt rows (op(b)ᵀ, K long, contiguous); each c element sums its k in
+// VW interleaved partial sums, added pairwise, then the tail k >= K - K % VW in order. Columns
+// past n_n are computed from zero rows of bt and not stored.
+template <class T, int R, int NG, int VW>
+[[gnu::always_inline]] inline void dot_tile(i64 K, const T* a, i64 ars, const T* bt, T* c, i64 ldc, i64 n_n) {
+  typedef T V __attribute__((vector_size(VW * sizeof(T))));
+  V acc[R][NG];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int g = 0; g < NG; ++g) acc[r][g] = V{};
+  const i64 kv = K - K % VW;
+  for (i64 k = 0; k < kv; k += VW) {
+    V av[R], bv[NG];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) std::memcpy(&av[r], a + r * ars + k, sizeof(V));
+#pragma GCC unroll 8
+    for (int g = 0; g < NG; ++g) std::memcpy(&bv[g], bt + g * K + k, sizeof(V));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int g = 0; g < NG; ++g) acc[r][g] += av[r] * bv[g];
+  }
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < NG && g < n_n; ++g) {
+      T lanes[VW];
+      std::memcpy(lanes, &acc[r][g], sizeof(V));
+      for (int w = VW / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
+      T sum = lanes[0];
+      for (i64 k = kv; k < K; ++k) sum += a[r * ars + k] * bt[g * K + k];
+      c[r * ldc + g] = sum;
+    }
+}
+
+// Rows [i0, i1) of c (M,N) from a (rows contiguous in k) and bt (op(b)ᵀ packed, N rounded up
+// to NG rows of zeros): tiles of R rows, then single rows.
+template <class T, int R, int NG, int VW>
+[[gnu::always_inline]] inline void skinny_rows(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
+  i64 i = i0;
+  for (; i + R <= i1; i += R)
+    for (i64 j = 0; j < N; j += NG) dot_tile<T, R, NG, VW>(K, &A(i, 0), A.rs, bt + j * K, c + i * N + j, N, N - j);
+  for (; i < i1; ++i)
+    for (i64 j = 0; j < N; j += NG) dot_tile<T, 1, NG, VW>(K, &A(i, 0), A.rs, bt + j * K, c + i * N + j, N, N - j);
+}
+
+template <class T, int R, int NG, int VW>
+struct SkinnyBaseline {
+  static void run(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
+    skinny_rows<T, R, NG, VW>(c, A, bt, N, K, i0, i1);
+  }
+};
+#if DEEPNUM_GEMM_LEVELS
+template <class T, int R, int NG, int VW>
+struct SkinnyAvx2 {
+  [[gnu::target("arch=x86-64-v3")]] static void run(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
+    skinny_rows<T, R, NG, VW>(c, A, bt, N, K, i0, i1);
+  }
+};
+template <class T, int R, int NG, int VW>
+struct SkinnyAvx512 {
+  [[gnu::target("arch=x86-64-v4")]] static void run(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
+    skinny_rows<T, R, NG, VW>(c, A, bt, N, K, i0, i1);
+  }
+};
+#endif
+
+template <class T>
+struct SkinnyKernel {
+  void (*run)(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1);
+  i64 ng;
+};
+
+// Tiles of R rows x NG columns: R·NG accumulators + R + NG loaded vectors in 32 (AVX-512) or 16 registers.
+template <class T>
+SkinnyKernel<T> select_skinny_kernel() {
+  constexpr int VW = 16 / sizeof(T);  // lanes of a 128-bit vector
+#if DEEPNUM_GEMM_LEVELS
+  const std::string_view level = simd_level();
+  if (level == "avx512") return {SkinnyAvx512<T, 4, 4, 4 * VW>::run, 4};
+  if (level == "avx2") return {SkinnyAvx2<T, 2, 4, 2 * VW>::run, 4};
+#endif
+  return {SkinnyBaseline<T, 2, 4, VW>::run, 4};
+}
+
+// The skinny-N path for rows of op(a) contiguous in k: op(b)ᵀ is packed once (N x K, small);
+// threads own ranges of rows of c.
+template <class T>
+void gemm_skinny_n(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
+  static const SkinnyKernel<T> kn = select_skinny_kernel<T>();
+  static thread_local std::vector<T> bt_buf;
+  const i64 n_pad = (N + kn.ng - 1) / kn.ng * kn.ng;
+  if (static_cast<i64>(bt_buf.size()) < n_pad * K) bt_buf.resize(n_pad * K);
+  T* bt = bt_buf.data();
+  for (i64 j = 0; j < n_pad; ++j)
+    for (i64 k = 0; k < K; ++k) bt[j * K + k] = j < N ? B(k, j) : T(0);
+  const i64 threads = std::min(threads_for(M * N * K), M);
+  if (threads == 1) {
+    kn.run(c, A, bt, N, K, 0, M);
+    return;
+  }
+  constexpr i64 kRows = 16;  // rows per scheduled chunk
+#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
+  for (i64 i = 0; i < M; i += kRows) kn.run(c, A, bt, N, K, i, std::min(M, i + kRows));
+}
+
+// c (M,N) = op(a) · op(b) for small N and op(a) stored transposed: cᵀ = op(b)ᵀ · op(a)ᵀ is a
+// small-M product whose right operand has contiguous rows; it is computed into a scratch
+// buffer and transposed into c.
+template <class T>
+void gemm_transposed_small_m(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
+  static thread_local std::vector<T> ct_buf;
+  if (static_cast<i64>(ct_buf.size()) < N * M) ct_buf.resize(N * M);
+  T* ct = ct_buf.data();
+  gemm_small_m(ct, View<T>{B.p, B.cs, B.rs}, View<T>{A.p, A.cs, A.rs}, N, M, K);
+  for (i64 i = 0; i < M; ++i)
+    for (i64 j = 0; j < N; ++j) c[i * N + j] = ct[j * M + i];
+}
+
 // What the blocked path needs from a SIMD level: its macro-kernel, the matching packing, the tile
 // (MR x NR) and the blocks (MC x KC of a, KC x NC of b).
 template <class T>
@@ -337,6 +601,12 @@ void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N
   const View<T> B = trans_b ? View<T>{b, 1, K} : View<T>{b, N, 1};
   if (M < kDirectSize || (N < kDirectSize && B.rs == 1))
     gemm_direct_parallel(c, A, B, M, N, K);
+  else if (M <= kSmallM && B.cs == 1)
+    gemm_small_m(c, A, B, M, N, K);
+  else if (N <= kSmallM && A.rs == 1)
+    gemm_transposed_small_m(c, A, B, M, N, K);
+  else if (N <= kSkinnyN && A.cs == 1)
+    gemm_skinny_n(c, A, B, M, N, K);
   else
     gemm_blocked(c, A, B, M, N, K);
 }

@@ -375,3 +375,33 @@ def test_max_pool_nan_wins(backend):
     with deepnum.use_backend(backend):
         y, argmax = ops.max_pool2d_forward(x, 2)
     assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
+
+
+# ---- gemm paths ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_path_boundaries(trans_a, trans_b, dtype):
+    """The C++ gemm picks a path from M, N and the layouts (direct, small M, transposed small M,
+    skinny N, blocked): shapes on both sides of every threshold and SIMD width, against the
+    reference, with 1 and 2 threads giving the same bits."""
+    rng = np.random.default_rng(7)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    threads = deepnum.get_num_threads()
+    try:
+        for m in (1, 3, 4, 5, 12, 13, 31, 32, 33, 100):
+            for n in (1, 3, 4, 10, 16, 17, 32, 33, 100):
+                for k in (1, 15, 16, 17, 100):
+                    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+                    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+                    want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+                    got = {}
+                    for t in (1, 2):
+                        deepnum.set_num_threads(t)
+                        with deepnum.use_backend("cpp"):
+                            got[t] = ops.gemm(a, b, trans_a, trans_b)
+                    scale = np.sqrt(k) * np.abs(want).max(initial=1.0)
+                    assert np.abs(got[1] - want).max() <= tol * scale, f"gemm m={m} n={n} k={k}"
+                    assert got[1].tobytes() == got[2].tobytes(), f"gemm m={m} n={n} k={k}: 1 and 2 threads differ"
+    finally:
+        deepnum.set_num_threads(threads)
