@@ -47,6 +47,12 @@ T* ptr(const py::array& a, const char* op, const char* name, bool writable = fal
   return static_cast<T*>(const_cast<void*>(a.data()));
 }
 
+// An optional output: an array of size 0 stands for "not wanted" and gives nullptr.
+template <class T>
+T* optional_ptr(const py::array& a, const char* op, const char* name) {
+  return a.size() != 0 ? ptr<T>(a, op, name, true) : nullptr;
+}
+
 void expect_shape(const py::array& a, const std::vector<i64>& shape, const char* op, const char* name) {
   bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
   for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
@@ -121,12 +127,12 @@ void linear_backward(py::array dx, py::array dw, py::array db, py::array dy, py:
   const i64 N = x.shape(0), n_in = x.shape(1), n_out = w.shape(1);
   expect_shape(w, {n_in, n_out}, op, "w");
   expect_shape(dy, {N, n_out}, op, "dy");
-  expect_shape(dx, {N, n_in}, op, "dx");
+  if (dx.size() != 0) expect_shape(dx, {N, n_in}, op, "dx");  // size 0: dx not wanted
   expect_shape(dw, {n_in, n_out}, op, "dw");
   expect_shape(db, {n_out}, op, "db");
   by_dtype(op, x, [&](auto t) {
     using T = decltype(t);
-    T *pdx = ptr<T>(dx, op, "dx", true), *pdw = ptr<T>(dw, op, "dw", true), *pdb = ptr<T>(db, op, "db", true);
+    T *pdx = optional_ptr<T>(dx, op, "dx"), *pdw = ptr<T>(dw, op, "dw", true), *pdb = ptr<T>(db, op, "db", true);
     const T *pdy = ptr<T>(dy, op, "dy"), *px = ptr<T>(x, op, "x"), *pw = ptr<T>(w, op, "w");
     py::gil_scoped_release nogil;
     deepnum::linear_backward<T>(pdx, pdw, pdb, pdy, px, pw, N, n_in, n_out);
@@ -173,12 +179,12 @@ void conv2d_backward(py::array dx, py::array dw, py::array db, py::array dy, py:
   const char* op = "conv2d_backward";
   const ConvShape s = conv_shape(x, w, sh, sw, ph, pw, op);
   expect_shape(dy, {s.N, s.K, s.P, s.Q}, op, "dy");
-  expect_shape(dx, {s.N, s.C, s.H, s.W}, op, "dx");
+  if (dx.size() != 0) expect_shape(dx, {s.N, s.C, s.H, s.W}, op, "dx");  // size 0: dx not wanted
   expect_shape(dw, {s.K, s.C, s.R, s.S}, op, "dw");
   expect_shape(db, {s.K}, op, "db");
   by_dtype(op, x, [&](auto t) {
     using T = decltype(t);
-    T *pdx = ptr<T>(dx, op, "dx", true), *pdw = ptr<T>(dw, op, "dw", true), *pdb = ptr<T>(db, op, "db", true);
+    T *pdx = optional_ptr<T>(dx, op, "dx"), *pdw = ptr<T>(dw, op, "dw", true), *pdb = ptr<T>(db, op, "db", true);
     const T *pdy = ptr<T>(dy, op, "dy"), *px = ptr<T>(x, op, "x"), *pw_ = ptr<T>(w, op, "w");
     py::gil_scoped_release nogil;
     deepnum::conv2d_backward<T>(pdx, pdw, pdb, pdy, px, pw_, s.N, s.C, s.H, s.W, s.K, s.R, s.S, sh, sw, ph, pw);
@@ -335,7 +341,7 @@ void sgd_update(py::array param, py::array velocity, py::array grad, double lr, 
   by_dtype(op, param, [&](auto t) {
     using T = decltype(t);
     T* pp = ptr<T>(param, op, "param", true);
-    T* pv = velocity.size() ? ptr<T>(velocity, op, "velocity", true) : nullptr;
+    T* pv = optional_ptr<T>(velocity, op, "velocity");
     const T* pg = ptr<T>(grad, op, "grad");
     py::gil_scoped_release nogil;
     deepnum::sgd_update<T>(pp, pv, pg, lr, momentum, nesterov, weight_decay, static_cast<i64>(param.size()));

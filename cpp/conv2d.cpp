@@ -1,6 +1,6 @@
 /* conv2d: 2-D cross-correlation with stride and zero padding, NCHW, via im2col + gemm.
  *   forward:  y[n,k,p,q] = b[k] + sum over c,r,s of w[k,c,r,s] · x[n, c, p·sh - ph + r, q·sw - pw + s]
- *   backward: dx, dw, db, all written with `=`.
+ *   backward: dx, dw, db, all written with `=`; dx == nullptr skips dx (a model's first layer).
  * Layout: x (N,C,H,W), w (K,C,R,S) = (K, C·R·S), y (N,K,P,Q), all C-contiguous.
  * Images go in chunks of nb (fixed by the shapes: C·R·S·nb·P·Q ~ kChunkElems). For a chunk, im2col
  * builds col (C·R·S, nb·P·Q), one column per output pixel, and one gemm does the work:
@@ -148,7 +148,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 C, i64 H, i64 W, i64 K,
                      i64 R, i64 S, i64 sh, i64 sw, i64 ph, i64 pw) {
-  // dy is (N,K,P,Q), x and dx are (N,C,H,W), w and dw are (K,C,R,S), db is (K,)
+  // dy is (N,K,P,Q), x and dx are (N,C,H,W), w and dw are (K,C,R,S), db is (K,); dx may be nullptr
   const ConvShape g{N, C, H, W, K, R, S, sh, sw, ph, pw, (H + 2 * ph - R) / sh + 1, (W + 2 * pw - S) / sw + 1};
   const i64 nb = g.chunk(), PQ = g.pq(), CRS = g.crs(), RS = R * S;
 
@@ -172,6 +172,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
       parallel_ranges(K * CRS, K * CRS, [&](i64 j0, i64 j1) { add_into(dw, dw_part.data(), j0, j1); });
     }
 
+    if (!dx) continue;
     T* dcol = col.data();
     gemm(dcol, w, dyc.data(), true, false, CRS, ld, K);
 #pragma omp parallel for collapse(2) if (m * CRS * PQ > kParallelMin)

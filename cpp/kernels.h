@@ -27,14 +27,15 @@ enum Activation : int { kLinear = 0, kSigmoid = 1, kTanh = 2, kRelu = 3, kLeakyR
 
 // gemm.cpp — c (M,N) = op(a) (M,K) · op(b) (K,N); a stored (K,M) if trans_a, b stored (N,K) if trans_b
 template <class T> void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K);
-// linear.cpp — x (N,n_in), w (n_in,n_out), b (n_out), y (N,n_out)
+// linear.cpp — x (N,n_in), w (n_in,n_out), b (n_out), y (N,n_out); dx == nullptr: dx not computed
 template <class T> void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out);
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out);
 // db (n) = column sums of dy (rows,n), rows in order, in double (bias gradients; rnn.cpp uses it too)
 template <class T> void column_sums(T* db, const T* dy, i64 rows, i64 n);
 
-// conv2d.cpp — x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,P,Q), P = (H+2ph-R)/sh+1, Q = (W+2pw-S)/sw+1
+// conv2d.cpp — x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,P,Q), P = (H+2ph-R)/sh+1, Q = (W+2pw-S)/sw+1;
+// dx == nullptr: dx not computed
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S,
                     i64 sh, i64 sw, i64 ph, i64 pw);

@@ -1,6 +1,7 @@
 /* linear: fully connected layer on a batch, built on gemm.
  *   forward:  y = x · w + b
- *   backward: dx = dy · wᵀ, dw = xᵀ · dy, db = sum of dy over the batch (all written with `=`)
+ *   backward: dx = dy · wᵀ (skipped when dx is nullptr), dw = xᵀ · dy, db = sum of dy over the batch
+ *             (all written with `=`)
  * Layout: x (N,n_in), w (n_in,n_out), b (n_out), y (N,n_out), row-major.
  * db sums each column over the batch in order, in double, in parallel over blocks of columns.
  */
@@ -54,8 +55,8 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i
 
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out) {
-  // dy is (N,n_out), x and dx are (N,n_in), w and dw are (n_in,n_out), db is (n_out,)
-  gemm(dx, dy, w, false, true, N, n_in, n_out);
+  // dy is (N,n_out), x and dx are (N,n_in), w and dw are (n_in,n_out), db is (n_out,); dx may be nullptr
+  if (dx) gemm(dx, dy, w, false, true, N, n_in, n_out);
   gemm(dw, x, dy, true, false, n_in, n_out, N);
   column_sums(db, dy, N, n_out);
 }

@@ -20,9 +20,7 @@ def assert_model_gradients(model, loss, what, h=1e-6, tol=1e-6):
     """Backprop after ``loss()`` (a training forward returning the loss) against central
     differences of ``loss()`` for every parameter; returns the gradient of the model's input."""
     loss()
-    d = model.layers[-1].backward()
-    for layer in reversed(model.layers[:-1]):
-        d = layer.backward(d)
+    d = model.backward(input_grad=True)
     for key, _, p, g in model.parameters():
         num = numeric_gradient(loss, p, h)
         err = np.abs(g - num).max() / max(np.abs(num).max(), 1e-3)

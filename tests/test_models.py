@@ -57,6 +57,22 @@ def test_model_gradient_matches_finite_differences(name):
 
 
 @pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+@pytest.mark.parametrize("name", list(model_zoo()))
+def test_training_backward_skips_only_the_input_gradient(name, backend):
+    """A training step's backward skips the gradient of the data (the first layer's dx) and
+    nothing else: the parameter gradients equal those of the full backward, bit for bit."""
+    model = model_zoo()[name]()
+    x, y = blobs(4, 36, 3, dtype=np.float64)
+    with deepnum.use_backend(backend):
+        loss_of(model, x, y)
+        assert model.backward() is None
+        skipped = {key: g.copy() for key, _, _, g in model.parameters()}
+        assert model.backward(input_grad=True).shape == x.shape
+        for key, _, _, g in model.parameters():
+            np.testing.assert_array_equal(g, skipped[key], err_msg=f"{name}: parameter {key}")
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
 def test_fit_learns_blobs(backend):
     x, y = blobs(900, 36)
     train, valid = (x[:600], y[:600]), (x[600:], y[600:])

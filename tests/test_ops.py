@@ -249,6 +249,26 @@ def test_bad_call(backend, what, call, error):
     assert str(info.value).startswith(op), f"{what}: message does not name {op}: {info.value}"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", ["linear", "conv2d"])
+def test_backward_without_dx(op, backend):
+    """need_dx=False returns dx None and the same dw, db as the full backward."""
+    rng = np.random.default_rng(3)
+    if op == "linear":
+        args = (rng.standard_normal((5, 3)), rng.standard_normal((5, 7)), rng.standard_normal((7, 3)))
+        backward = ops.linear_backward
+    else:
+        args = (rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((2, 3, 6, 6)),
+                rng.standard_normal((4, 3, 2, 2)), 2)
+        backward = ops.conv2d_backward
+    with deepnum.use_backend(backend):
+        dx, dw, db = backward(*args)
+        none, dw2, db2 = backward(*args, need_dx=False)
+    assert none is None and dx.shape == args[1].shape
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
 # ---- determinism and large shapes -----------------------------------------------------------
 
 @pytest.mark.parametrize("backend", ["cpp", "numba"])

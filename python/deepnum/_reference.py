@@ -45,7 +45,9 @@ def linear_forward(y, x, w, b):
 
 
 def linear_backward(dx, dw, db, dy, x, w):
-    dx[...] = dy @ w.T
+    # dx of size 0: not wanted
+    if dx.size:
+        dx[...] = dy @ w.T
     dw[...] = x.T @ dy
     db[...] = dy.sum(axis=0)
 
@@ -68,7 +70,7 @@ def conv2d_forward(y, x, w, b, stride_h, stride_w, pad_h, pad_w):
 
 
 def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
-    # dy is (N,K,P,Q); dx like x, dw like w, db (K,)
+    # dy is (N,K,P,Q); dx like x (or of size 0: not wanted), dw like w, db (K,)
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     _, _, P, Q = dy.shape
@@ -80,7 +82,8 @@ def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
             ws = slice(s, s + stride_w * (Q - 1) + 1, stride_w)
             dw[:, :, r, s] = np.einsum("nkpq,ncpq->kc", dy, xp[:, :, hs, ws])
             dxp[:, :, hs, ws] += np.einsum("nkpq,kc->ncpq", dy, w[:, :, r, s])
-    dx[...] = dxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W]
+    if dx.size:
+        dx[...] = dxp[:, :, pad_h:pad_h + H, pad_w:pad_w + W]
     db[...] = dy.sum(axis=(0, 2, 3))
 
 

@@ -40,7 +40,7 @@ class Reshape(nn.Layer):
         self.x_shape = x.shape
         return x.reshape((x.shape[0],) + self.shape)
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return dy.reshape(self.x_shape)
 
 
@@ -90,11 +90,20 @@ class Sequential:
         loss = head.loss(yb)
         if not np.isfinite(loss):
             raise TrainingDiverged(f"loss is {loss}")
-        d = head.backward()
-        for layer in reversed(self.layers[:-1]):
-            d = layer.backward(d)
+        self.backward()
         self.optimizer.step(self.parameters(), self.epoch)
         return loss
+
+    def backward(self, input_grad=False):
+        """Gradients of the head's loss (after a training forward and ``loss``) for every
+        parameter; with ``input_grad`` also the gradient of the input, which is returned.
+        Without it, layers before the first one with parameters are skipped and that one does
+        not compute its dx."""
+        d = self.layers[-1].backward()
+        first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in range(len(self.layers) - 2, first - 1, -1):
+            d = self.layers[i].backward(d, need_dx=input_grad or i > first)
+        return d if input_grad else None
 
     def predict_proba(self, x, batch_size=1000):
         """Probabilities from the head (softmax or sigmoid of the logits), computed in batches."""

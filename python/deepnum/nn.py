@@ -1,8 +1,9 @@
 """Layers: ``forward(x, train)`` and ``backward(dy)`` on top of :mod:`deepnum.ops`.
 
 A layer keeps what its backward needs from the last forward, returns ``dx`` from
-``backward`` and fills ``grads`` (same keys as ``params``; written with ``=``, never
-accumulated). A model is a list of layers (:class:`deepnum.models.Sequential`).
+``backward(dy, need_dx=True)`` and fills ``grads`` (same keys as ``params``; written with ``=``,
+never accumulated). With ``need_dx=False`` (the first layer of a model: nothing needs the
+gradient of the data) a layer may skip dx and return None. A model is a list of layers (:class:`deepnum.models.Sequential`).
 
 Randomness (initialisation, dropout masks) comes from a ``numpy.random.Generator`` handed
 to the layer by the model, never from global state.
@@ -105,9 +106,11 @@ class Dense(Layer):
         self.y = ops.activation_forward(self.activation, ops.linear_forward(x, self.params["w"], self.params["b"]))
         return self.y.reshape(self.lead + (self.n_out,))
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         dz = ops.activation_backward(self.activation, self.y, dy.reshape(self.y.shape))
-        dx, self.grads["w"], self.grads["b"] = ops.linear_backward(dz, self.x, self.params["w"])
+        dx, self.grads["w"], self.grads["b"] = ops.linear_backward(dz, self.x, self.params["w"], need_dx)
+        if not need_dx:
+            return None
         dx = dx if self.mask is None else ops.dropout_backward(dx, self.mask)
         return dx.reshape(self.lead + (self.n_in,))
 
@@ -140,10 +143,10 @@ class Conv2D(Layer):
         self.y = ops.activation_forward(self.activation, z)
         return self.y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         dz = ops.activation_backward(self.activation, self.y, dy)
         dx, self.grads["w"], self.grads["b"] = ops.conv2d_backward(dz, self.x, self.params["w"], self.stride,
-                                                                   self.padding)
+                                                                   self.padding, need_dx)
         return dx
 
 
@@ -162,7 +165,7 @@ class MaxPool2D(Layer):
         y, self.argmax = ops.max_pool2d_forward(x, self.size, self.stride)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return ops.max_pool2d_backward(dy, self.argmax, self.x_shape)
 
 
@@ -173,7 +176,7 @@ class Flatten(Layer):
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return dy.reshape(self.x_shape)
 
 
@@ -199,7 +202,7 @@ class Dropout(Layer):
         y, self.mask = ops.dropout_forward(x, self.p, int(self.rng.integers(2**63)))
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         return dy if self.mask is None else ops.dropout_backward(dy, self.mask)
 
 
@@ -255,7 +258,7 @@ class RNN(Layer):
             return np.ascontiguousarray(self.h_all.transpose(1, 0, 2))
         return self.h_all[-1]
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         if self.return_sequences:
             dh_all = np.ascontiguousarray(dy.transpose(1, 0, 2))
         else:

@@ -108,6 +108,11 @@ def _in_place(op, name, a):
     return a
 
 
+def _maybe_empty_like(a, needed):
+    """An output like ``a``, or an empty array of a's ndim telling the kernel not to compute it."""
+    return np.empty_like(a) if needed else np.empty((0,) * a.ndim, dtype=a.dtype)
+
+
 def _conv_out(op, size, k, stride, pad, what):
     if size + 2 * pad < k:
         raise ValueError(f"{op}: {what} {k} is larger than the padded input {size + 2 * pad}")
@@ -157,17 +162,20 @@ def linear_forward(x, w, b):
     return y
 
 
-def linear_backward(dy, x, w):
-    """Gradients of ``linear_forward``: returns (dx, dw, db) for upstream gradient dy (N, n_out)."""
+def linear_backward(dy, x, w, need_dx=True):
+    """Gradients of ``linear_forward``: returns (dx, dw, db) for upstream gradient dy (N, n_out).
+
+    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
+    """
     op = "linear_backward"
     x, w = _linear_args(op, x, w)
     dy = _float_array(op, "dy", dy, 2)
     _same_dtype(op, dy=dy, x=x, w=w)
     if dy.shape != (x.shape[0], w.shape[1]):
         raise ValueError(f"{op}: dy must have shape {(x.shape[0], w.shape[1])}, got {_shape(dy)}")
-    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=x.dtype)
+    dx, dw, db = _maybe_empty_like(x, need_dx), np.empty_like(w), np.empty(w.shape[1], dtype=x.dtype)
     _backend.active.linear_backward(dx, dw, db, dy, x, w)
-    return dx, dw, db
+    return (dx if need_dx else None), dw, db
 
 
 # ---- conv2d --------------------------------------------------------------------------------
@@ -203,17 +211,20 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     return y
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0):
-    """Gradients of ``conv2d_forward``: returns (dx, dw, db) for upstream gradient dy (N, K, P, Q)."""
+def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
+    """Gradients of ``conv2d_forward``: returns (dx, dw, db) for upstream gradient dy (N, K, P, Q).
+
+    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
+    """
     op = "conv2d_backward"
     x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
     dy = _float_array(op, "dy", dy, 4)
     _same_dtype(op, dy=dy, x=x, w=w)
     if dy.shape != y_shape:
         raise ValueError(f"{op}: dy must have shape {y_shape} for x {_shape(x)} and w {_shape(w)}, got {_shape(dy)}")
-    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], dtype=x.dtype)
+    dx, dw, db = _maybe_empty_like(x, need_dx), np.empty_like(w), np.empty(w.shape[0], dtype=x.dtype)
     _backend.active.conv2d_backward(dx, dw, db, dy, x, w, *geometry)
-    return dx, dw, db
+    return (dx if need_dx else None), dw, db
 
 
 # ---- max-pool ------------------------------------------------------------------------------

@@ -76,31 +76,32 @@ def conv2d_forward(y, x, w, b, stride_h, stride_w, pad_h, pad_w):
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
-    # dy is (N,K,P,Q); dx like x (N,C,H,W), dw like w (K,C,R,S), db (K,)
+    # dy is (N,K,P,Q); dx like x (N,C,H,W) or of size 0 (not wanted), dw like w (K,C,R,S), db (K,)
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     P, Q = dy.shape[2], dy.shape[3]
     wf, dwf = w.reshape(K, C, R * S), dw.reshape(K, C, R * S)
     dyf = dy.reshape(N, K, P * Q)
-    for nc in numba.prange(N * C):
-        n, c = nc // C, nc % C
-        dcol = np.zeros((R * S, P * Q), dx.dtype)
-        for k in range(K):
-            g = dyf[n, k]
-            for j in range(R * S):
-                wv, dj = wf[k, c, j], dcol[j]
-                for i in range(P * Q):
-                    dj[i] += wv * g[i]
-        plane = dx[n, c]
-        plane.fill(0)
-        for r in range(R):
-            p0, p1 = _span(r - pad_h, stride_h, H, P)
-            for s in range(S):
-                q0, q1 = _span(s - pad_w, stride_w, W, Q)
-                dj = dcol[r * S + s]
-                for p in range(p0, p1):
-                    for q in range(q0, q1):
-                        plane[p * stride_h + r - pad_h, q * stride_w + s - pad_w] += dj[p * Q + q]
+    if dx.size:  # dx of size 0: not wanted
+        for nc in numba.prange(N * C):
+            n, c = nc // C, nc % C
+            dcol = np.zeros((R * S, P * Q), dx.dtype)
+            for k in range(K):
+                g = dyf[n, k]
+                for j in range(R * S):
+                    wv, dj = wf[k, c, j], dcol[j]
+                    for i in range(P * Q):
+                        dj[i] += wv * g[i]
+            plane = dx[n, c]
+            plane.fill(0)
+            for r in range(R):
+                p0, p1 = _span(r - pad_h, stride_h, H, P)
+                for s in range(S):
+                    q0, q1 = _span(s - pad_w, stride_w, W, Q)
+                    dj = dcol[r * S + s]
+                    for p in range(p0, p1):
+                        for q in range(q0, q1):
+                            plane[p * stride_h + r - pad_h, q * stride_w + s - pad_w] += dj[p * Q + q]
     n_kt = (K + K_TILE - 1) // K_TILE
     for tile in numba.prange(C * n_kt):
         c, k0 = tile // n_kt, (tile % n_kt) * K_TILE

@@ -15,7 +15,8 @@ def linear_forward(y, x, w, b):
 
 
 def linear_backward(dx, dw, db, dy, x, w):
-    # dy is (N,n_out); dx like x, dw like w, db (n_out,)
-    gemm(dx, dy, w, False, True)
+    # dy is (N,n_out); dx like x (or of size 0: not wanted), dw like w, db (n_out,)
+    if dx.size:
+        gemm(dx, dy, w, False, True)
     gemm(dw, x, dy, True, False)
     dy.sum(axis=0, out=db)
