@@ -13,6 +13,7 @@ and returns new arrays of that dtype. Conversions, documented once here:
 Bad shapes, sizes and ranges raise ValueError naming the op and the offending shapes.
 NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
 """
+import math
 import numbers
 import operator
 
@@ -57,7 +58,7 @@ def _same_shape(op, name, a, ref_name, ref):
 
 
 def _int(op, name, v, minimum):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+    if type(v) is not int and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)):
         raise TypeError(f"{op}: {name} must be an int, got {v!r}")
     v = operator.index(v)
     if v < minimum:
@@ -76,10 +77,10 @@ def _pair(op, name, v, minimum):
 
 
 def _real(op, name, v, lo=None, hi=None, hi_open=False):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+    if type(v) is not float and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):
         raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
     v = float(v)
-    bad = not np.isfinite(v) or (lo is not None and v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
+    bad = not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
     if bad:
         rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
         raise ValueError(f"{op}: {name} must be finite and in {rng}, got {v}")
