@@ -7,6 +7,7 @@
 // ValueError (std::invalid_argument), each naming the op — never a write out of bounds.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cmath>
 #include <string>
@@ -136,6 +137,44 @@ void linear_backward(py::array dx, py::array dw, py::array db, py::array dy, py:
     const T *pdy = ptr<T>(dy, op, "dy"), *px = ptr<T>(x, op, "x"), *pw = ptr<T>(w, op, "w");
     py::gil_scoped_release nogil;
     deepnum::linear_backward<T>(pdx, pdw, pdb, pdy, px, pw, N, n_in, n_out);
+  });
+}
+
+// ---- fused MLP step -----------------------------------------------------------------------
+
+double mlp_train_step(const std::vector<py::array>& ws, const std::vector<py::array>& bs, const std::vector<int>& acts,
+                      py::array x, py::array labels, double lr, double weight_decay, double alpha) {
+  const char* op = "mlp_train_step";
+  const i64 layers = static_cast<i64>(ws.size());
+  if (layers == 0) value_error(op, "no layers");
+  if (static_cast<i64>(bs.size()) != layers || static_cast<i64>(acts.size()) != layers)
+    value_error(op, "ws, bs and acts must have one entry per layer, got " + std::to_string(ws.size()) + ", " +
+                        std::to_string(bs.size()) + " and " + std::to_string(acts.size()));
+  expect_ndim(x, 2, op, "x");
+  const i64 N = x.shape(0);
+  std::vector<i64> sizes{x.shape(1)};
+  for (i64 l = 0; l < layers; ++l) {
+    const std::string w_name = "ws[" + std::to_string(l) + "]", b_name = "bs[" + std::to_string(l) + "]";
+    expect_ndim(ws[l], 2, op, w_name.c_str());
+    expect_shape(ws[l], {sizes.back(), ws[l].shape(1)}, op, w_name.c_str());
+    sizes.push_back(ws[l].shape(1));
+    expect_shape(bs[l], {sizes.back()}, op, b_name.c_str());
+    if (acts[l] < deepnum::kLinear || acts[l] > deepnum::kLeakyRelu)
+      value_error(op, "unknown activation code " + std::to_string(acts[l]));
+  }
+  expect_shape(labels, {N}, op, "labels");
+  const i64* plab = ptr<i64>(labels, op, "labels");
+  return by_dtype(op, x, [&](auto t) {
+    using T = decltype(t);
+    std::vector<T*> pw(layers), pb(layers);
+    for (i64 l = 0; l < layers; ++l) {
+      pw[l] = ptr<T>(ws[l], op, "ws", true);
+      pb[l] = ptr<T>(bs[l], op, "bs", true);
+    }
+    const T* px = ptr<T>(x, op, "x");
+    py::gil_scoped_release nogil;
+    return deepnum::mlp_train_step<T>(pw.data(), pb.data(), acts.data(), sizes.data(), layers, px, plab, N, lr,
+                                      weight_decay, alpha);
   });
 }
 
@@ -434,6 +473,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm", &gemm, arg("c"), arg("a"), arg("b"), arg("trans_a"), arg("trans_b"));
   m.def("linear_forward", &linear_forward, arg("y"), arg("x"), arg("w"), arg("b"));
   m.def("linear_backward", &linear_backward, arg("dx"), arg("dw"), arg("db"), arg("dy"), arg("x"), arg("w"));
+  m.def("mlp_train_step", &mlp_train_step, arg("ws"), arg("bs"), arg("acts"), arg("x"), arg("labels"), arg("lr"),
+        arg("weight_decay"), arg("alpha"));
   m.def("conv2d_forward", &conv2d_forward, arg("y"), arg("x"), arg("w"), arg("b"), arg("stride_h"), arg("stride_w"),
         arg("pad_h"), arg("pad_w"));
   m.def("conv2d_backward", &conv2d_backward, arg("dx"), arg("dw"), arg("db"), arg("dy"), arg("x"), arg("w"),

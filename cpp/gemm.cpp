@@ -601,7 +601,7 @@ void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N
   const View<T> B = trans_b ? View<T>{b, 1, K} : View<T>{b, N, 1};
   if (M < kDirectSize || (N < kDirectSize && B.rs == 1))
     gemm_direct_parallel(c, A, B, M, N, K);
-  else if (M <= kSmallM && B.cs == 1)
+  else if ((M <= kSmallM || K <= kSmallM) && B.cs == 1)
     gemm_small_m(c, A, B, M, N, K);
   else if (N <= kSmallM && A.rs == 1)
     gemm_transposed_small_m(c, A, B, M, N, K);

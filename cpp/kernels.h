@@ -34,6 +34,12 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
 // db (n) = column sums of dy (rows,n), rows in order, in double (bias gradients; rnn.cpp uses it too)
 template <class T> void column_sums(T* db, const T* dy, i64 rows, i64 n);
 
+// mlp.cpp — one fused SGD step of Dense layers + softmax-NLL: w_l (sizes[l-1], sizes[l]), b_l (sizes[l]) updated in
+// place, x (N, sizes[0]), labels (N) in [0, sizes[layers]); returns the loss before the update.
+template <class T>
+double mlp_train_step(T* const* ws, T* const* bs, const int* acts, const i64* sizes, i64 layers, const T* x,
+                      const i64* labels, i64 N, double lr, double weight_decay, double alpha);
+
 // conv2d.cpp — x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,P,Q), P = (H+2ph-R)/sh+1, Q = (W+2pw-S)/sw+1;
 // dx == nullptr: dx not computed
 template <class T>

@@ -194,3 +194,82 @@ def test_ensemble_votes():
     mean = models.Ensemble(members, vote="mean")
     np.testing.assert_array_equal(mean.predict(x), np.mean([m.predict_proba(x) for m in members], 0).argmax(1))
     assert models.Ensemble(members).evaluate((x, y))["accuracy"] > 0.9
+
+
+# ---- the fused MLP step ----------------------------------------------------------------------
+
+def _layer_by_layer_step(model, x, y):
+    """What train_step does for models the fused step does not cover."""
+    model.forward(x, train=True)
+    loss = model.layers[-1].loss(y)
+    model.backward()
+    model.optimizer.step(model.parameters(), model.epoch)
+    return loss
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["linear", "sigmoid", "tanh", "relu", "leaky_relu"])
+def test_fused_mlp_step_equals_layer_by_layer(activation, dtype, backend):
+    """train_step of a Dense/SoftmaxNLL/SGD model runs as one ops.mlp_train_step call; the
+    parameters it leaves are bit-identical to the layer-by-layer path's, step after step."""
+    x, y = blobs(40, 13, 4, dtype=dtype)
+    fused, plain = (models.MLP([13, 9, 17, 4], activation, init="normal", seed=3, dtype=dtype) for _ in range(2))
+    for m in (fused, plain):
+        m.optimizer = SGD(0.3, l2=0.01)
+    assert fused._fused_mlp_step(x)
+    with deepnum.use_backend(backend):
+        for i in range(0, 40, 10):
+            assert fused.train_step(x[i:i + 10], y[i:i + 10]) == _layer_by_layer_step(plain, x[i:i + 10], y[i:i + 10])
+    for (key, _, p, _), (_, _, q, _) in zip(fused.parameters(), plain.parameters()):
+        assert p.tobytes() == q.tobytes(), f"{backend} {activation}: parameter {key} differs"
+
+
+@pytest.mark.parametrize("model, optimizer", [
+    (lambda: models.MLP([4, 3, 2], p_dropout=0.5), SGD(0.1)),
+    (lambda: models.MLP([4, 3, 2]), SGD(0.1, momentum=0.9)),
+    (lambda: models.MLP([4, 3, 2]), SGD(0.1, l1=0.01)),
+    (lambda: models.MLP([4, 3, 2]), Adam()),
+    (lambda: Sequential([nn.Dense(4, 2), nn.SigmoidBCE()]), SGD(0.1)),
+])
+def test_fused_mlp_step_only_where_it_computes_the_same(model, optimizer):
+    m = model()
+    m.optimizer = optimizer
+    assert not m._fused_mlp_step(np.zeros((2, 4), np.float32))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+def test_fused_mlp_step_leaves_parameters_on_divergence(backend):
+    model = models.MLP([3, 4, 2], "relu", init="normal")
+    model.optimizer = SGD(0.1)
+    before = {k: p.copy() for k, _, p, _ in model.parameters()}
+    x = np.array([[np.nan, 0, 0]], np.float32)
+    with deepnum.use_backend(backend), pytest.raises(TrainingDiverged):
+        model.train_step(x, np.array([1]))
+    for k, _, p, _ in model.parameters():
+        np.testing.assert_array_equal(p, before[k], err_msg=k)
+
+
+def test_mlp_train_step_rejects_bad_arguments():
+    from deepnum import ops
+    x, y = np.zeros((5, 3), np.float32), np.zeros(5, np.int64)
+    w1, b1, w2, b2 = (np.zeros(s, np.float32) for s in ((3, 4), (4,), (4, 2), (2,)))
+    ok = dict(x=x, labels=y, ws=[w1, w2], bs=[b1, b2], activations=["tanh", "linear"], lr=0.1)
+    bad = [
+        (dict(ws=[w2, w1]), ValueError, r"ws\[0\] must be \(3, n_out\)"),
+        (dict(bs=[b1, b1]), ValueError, r"bs\[1\] must have shape \(2,\)"),
+        (dict(activations=["tanh"]), ValueError, "one entry per layer"),
+        (dict(ws=[], bs=[], activations=[]), ValueError, "one entry per layer"),
+        (dict(activations=["tanh", "softplus"]), ValueError, "unknown activation"),
+        (dict(x=x.astype(np.float64)), TypeError, "one dtype"),
+        (dict(ws=[w1, np.zeros((4, 1), np.float32)]), ValueError, r"bs\[1\] must have shape \(1,\)"),
+        (dict(ws=[np.asfortranarray(np.zeros((3, 4), np.float32)), w2]), TypeError, "C-contiguous"),
+        (dict(labels=np.full(5, 2)), ValueError, r"labels must lie in \[0, 2\)"),
+        (dict(labels=y[:4]), ValueError, r"labels must have shape \(5,\)"),
+        (dict(lr=-1.0), ValueError, "lr must be finite"),
+        (dict(x=np.zeros((5, 3, 1), np.float32)), ValueError, "x must be 2-D"),
+    ]
+    for change, error, message in bad:
+        with pytest.raises(error, match=message):
+            ops.mlp_train_step(**{**ok, **change})
+    ops.mlp_train_step(**ok)  # and the unchanged arguments are fine

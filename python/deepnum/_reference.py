@@ -21,6 +21,8 @@ Conventions shared by every backend
 * The RNN kernels are time-major (x is (T, N, D)) and accept activation codes 0-3 (not leaky
   relu); in ``rnn_backward``, ``bptt_steps`` 0 means full BPTT and ``clip`` 0 no clipping.
 """
+import sys
+
 import numpy as np
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
@@ -205,6 +207,43 @@ def adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
 # ---- recurrent (Elman) network -------------------------------------------------------------
 
 RNN_ACTIVATIONS = (0, 1, 2, 3)  # linear, sigmoid, tanh, relu: the codes the rnn kernels accept
+
+
+def compose_mlp_train_step(k):
+    """``mlp_train_step`` composed from the kernels of backend module ``k``, calling them in the
+    order (and with the arithmetic) of the layer-by-layer path, as cpp/mlp.cpp does."""
+
+    def mlp_train_step(ws, bs, acts, x, labels, lr, weight_decay, alpha):
+        # ws[l] (n_l, n_{l+1}), bs[l] (n_{l+1},) updated in place; x (N, n_0); labels (N,); returns the loss
+        a = [x]
+        for w, b, act in zip(ws, bs, acts):
+            y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+            k.linear_forward(y, a[-1], w, b)
+            if act != 0:
+                k.activation_forward(y, y, act, alpha)
+            a.append(y)
+        probs = np.empty_like(a[-1])
+        loss = k.softmax_nll_forward(probs, a[-1], labels)
+        if not np.isfinite(loss):  # diverged: leave the parameters as they were
+            return loss
+        d = np.empty_like(probs)
+        k.softmax_nll_backward(d, probs, labels)
+        none = np.empty(0, dtype=x.dtype)
+        for i in range(len(ws) - 1, -1, -1):
+            if acts[i] != 0:
+                k.activation_backward(d, a[i + 1], d, acts[i], alpha)
+            dx = np.empty_like(a[i]) if i > 0 else np.empty((0, 0), dtype=x.dtype)
+            dw, db = np.empty_like(ws[i]), np.empty_like(bs[i])
+            k.linear_backward(dx, dw, db, d, a[i], ws[i])
+            k.sgd_update(ws[i], none, dw, lr, 0.0, False, weight_decay)
+            k.sgd_update(bs[i], none, db, lr, 0.0, False, 0.0)
+            d = dx
+        return loss
+
+    return mlp_train_step
+
+
+mlp_train_step = compose_mlp_train_step(sys.modules[__name__])
 
 
 def _rnn_check(op, act):

@@ -416,6 +416,42 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     _backend.active.adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step)
 
 
+# ---- fused MLP training step ---------------------------------------------------------------
+
+def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0.01):
+    """One SGD step of an MLP in a single call: Dense layers ``a_l = act_l(a_{l-1} @ w_l + b_l)``,
+    a softmax-NLL head on the last layer's output, then ``w_l -= lr·(dw_l + weight_decay·w_l)``
+    and ``b_l -= lr·db_l``, in place. Returns the mean loss before the update.
+
+    x (N, n_0); labels (N,) integers in [0, n_L); ws[l] (n_l, n_{l+1}) and bs[l] (n_{l+1},)
+    writable C-contiguous arrays of x's dtype; activations one name per layer. The parameters
+    come out bit-identical to the layer-by-layer path (linear_forward, activation_forward,
+    softmax_nll_forward/backward, activation_backward, linear_backward, sgd_update), which is
+    what each backend composes. A loss that is not finite is returned with nothing updated.
+    """
+    op = "mlp_train_step"
+    x = _float_array(op, "x", x, 2, "(N, n_in)")
+    ws, bs, activations = list(ws), list(bs), list(activations)
+    if not ws or len(bs) != len(ws) or len(activations) != len(ws):
+        raise ValueError(f"{op}: ws, bs and activations need one entry per layer (at least one), got "
+                         f"{len(ws)}, {len(bs)} and {len(activations)}")
+    codes, n = [], x.shape[1]
+    for i, (w, b, name) in enumerate(zip(ws, bs, activations)):
+        w, b = _in_place(op, f"ws[{i}]", w), _in_place(op, f"bs[{i}]", b)
+        if w.ndim != 2 or w.shape[0] != n:
+            raise ValueError(f"{op}: ws[{i}] must be ({n}, n_out) to follow the previous layer, got {_shape(w)}")
+        if b.shape != (w.shape[1],):
+            raise ValueError(f"{op}: bs[{i}] must have shape ({w.shape[1]},), got {_shape(b)}")
+        _same_dtype(op, x=x, **{f"ws[{i}]": w, f"bs[{i}]": b})
+        codes.append(_activation(op, name, alpha)[0])
+        n = w.shape[1]
+    labels = _labels(op, labels, x.shape[0], n)
+    lr = _real(op, "lr", lr, 0.0)
+    weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
+    alpha = _real(op, "alpha", alpha, 0.0)
+    return float(_backend.active.mlp_train_step(ws, bs, codes, x, labels, lr, weight_decay, alpha))
+
+
 # ---- recurrent (Elman) network -------------------------------------------------------------
 
 RNN_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu")

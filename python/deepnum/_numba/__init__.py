@@ -5,8 +5,11 @@ activations, then inputs, then sizes and scalars), so the two modules are interc
 Arrays must be C-contiguous and of one float dtype (float32 or float64); checks live in
 :mod:`deepnum.ops`. Kernels compile on first use per dtype and are cached on disk.
 """
+import sys
+
 import numba
 
+from .._reference import compose_mlp_train_step
 from .activations import activation_backward, activation_forward
 from .conv2d import conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
@@ -21,8 +24,11 @@ __all__ = [
     "gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward", "softmax_nll_forward", "softmax_nll_backward",
     "activation_forward", "activation_backward", "dropout_forward", "dropout_backward",
-    "sgd_update", "adam_update", "rnn_forward", "rnn_backward", "set_num_threads",
+    "sgd_update", "adam_update", "rnn_forward", "rnn_backward", "mlp_train_step", "set_num_threads",
 ]
+
+# the fused MLP step is a composition of the kernels above (mirrors cpp/mlp.cpp)
+mlp_train_step = compose_mlp_train_step(sys.modules[__name__])
 
 
 def set_num_threads(n):
