@@ -134,14 +134,14 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 
   // x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q)
   const ConvShape g{N, C, H, W, K, R, S, sh, sw, ph, pw, (H + 2 * ph - R) / sh + 1, (W + 2 * pw - S) / sw + 1};
   const i64 nb = g.chunk(), PQ = g.pq();
-  std::vector<T> col(g.crs() * nb * PQ), out(K * nb * PQ);
+  T *col = thread_scratch<T, 0>(g.crs() * nb * PQ), *out = thread_scratch<T, 1>(K * nb * PQ);
   for (i64 n0 = 0; n0 < N; n0 += nb) {
     const i64 m = std::min(nb, N - n0), ld = m * PQ;
-    im2col(col.data(), x, n0, m, g);
-    gemm(out.data(), w, col.data(), false, false, K, ld, g.crs());
+    im2col(col, x, n0, m, g);
+    gemm(out, w, col, false, false, K, ld, g.crs());
 #pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin)
     for (i64 i = 0; i < m; ++i)
-      for (i64 k = 0; k < K; ++k) copy_plus(y + ((n0 + i) * K + k) * PQ, out.data() + k * ld + i * PQ, b[k], PQ);
+      for (i64 k = 0; k < K; ++k) copy_plus(y + ((n0 + i) * K + k) * PQ, out + k * ld + i * PQ, b[k], PQ);
   }
 }
 
@@ -156,25 +156,26 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   for (i64 k = 0; k < K; ++k) db[k] = static_cast<T>(plane_sum(dy + k * PQ, N, PQ, K * PQ));
 
   // col holds im2col(x) for dw, then is reused for dcol
-  std::vector<T> col(CRS * nb * PQ), dyc(K * nb * PQ), dw_part(N > nb ? K * CRS : 0);
+  T *col = thread_scratch<T, 0>(CRS * nb * PQ), *dyc = thread_scratch<T, 1>(K * nb * PQ),
+    *dw_part = thread_scratch<T, 2>(N > nb ? K * CRS : 0);
   for (i64 n0 = 0; n0 < N; n0 += nb) {
     const i64 m = std::min(nb, N - n0), ld = m * PQ;
-    im2col(col.data(), x, n0, m, g);
+    im2col(col, x, n0, m, g);
 #pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin)
     for (i64 i = 0; i < m; ++i)
       for (i64 k = 0; k < K; ++k)
-        std::memcpy(dyc.data() + k * ld + i * PQ, dy + ((n0 + i) * K + k) * PQ, PQ * sizeof(T));
+        std::memcpy(dyc + k * ld + i * PQ, dy + ((n0 + i) * K + k) * PQ, PQ * sizeof(T));
 
     if (n0 == 0) {
-      gemm(dw, dyc.data(), col.data(), false, true, K, CRS, ld);
+      gemm(dw, dyc, col, false, true, K, CRS, ld);
     } else {
-      gemm(dw_part.data(), dyc.data(), col.data(), false, true, K, CRS, ld);
-      parallel_ranges(K * CRS, K * CRS, [&](i64 j0, i64 j1) { add_into(dw, dw_part.data(), j0, j1); });
+      gemm(dw_part, dyc, col, false, true, K, CRS, ld);
+      parallel_ranges(K * CRS, K * CRS, [&](i64 j0, i64 j1) { add_into(dw, dw_part, j0, j1); });
     }
 
     if (!dx) continue;
-    T* dcol = col.data();
-    gemm(dcol, w, dyc.data(), true, false, CRS, ld, K);
+    T* dcol = col;
+    gemm(dcol, w, dyc, true, false, CRS, ld, K);
 #pragma omp parallel for collapse(2) if (m * CRS * PQ > kParallelMin)
     for (i64 i = 0; i < m; ++i)
       for (i64 c = 0; c < C; ++c) col2im_plane(dx + ((n0 + i) * C + c) * H * W, dcol + c * RS * ld + i * PQ, ld, g);

@@ -13,8 +13,9 @@
  *     NR columns come from a small zero-padded copy;
  *   - small N with op(a) stored transposed (weight gradients xᵀ·dy of a narrow layer): the
  *     small-M product cᵀ = op(b)ᵀ · op(a)ᵀ into a scratch buffer, transposed into c;
- *   - skinny N (N <= kSkinnyN, rows of op(a) contiguous: a narrow layer's forward): dot products
- *     of a rows with the rows of a packed op(b)ᵀ, each in VW interleaved partial sums;
+ *   - skinny N (N <= kSkinnyN, rows of op(a) contiguous: a narrow layer's forward, a convolution's
+ *     dw): dot products of a rows with the rows of op(b)ᵀ (in place when b is stored transposed,
+ *     else packed), each in VW interleaved partial sums;
  *   - blocked (after BLIS / Goto): K is cut into blocks of KC, op(b) into blocks of KC x NC and
  *     op(a) into blocks of MC x KC; both are packed into panels (MR rows of op(a), NR columns of
  *     op(b), zero-padded), and a register-blocked MR x NR micro-kernel runs over the panels. Each
@@ -46,7 +47,7 @@ namespace {
 
 constexpr i64 kDirectSize = 4;                // direct path below this many rows (or columns)
 constexpr i64 kSmallM = 32;                   // small-M path up to this many rows
-constexpr i64 kSkinnyN = 16;                  // skinny-N path up to this many columns
+constexpr i64 kSkinnyN = 32;                  // skinny-N path up to this many columns
 constexpr i64 kWorkPerThread = i64{1} << 18;  // multiply-adds that justify one more thread
 constexpr int kLanes = 16;                    // partial sums of a direct dot product
 
@@ -408,41 +409,47 @@ template <class T, int R, int NG, int VW>
     }
 }
 
-// Rows [i0, i1) of c (M,N) from a (rows contiguous in k) and bt (op(b)ᵀ packed, N rounded up
-// to NG rows of zeros): tiles of R rows, then single rows.
+// Rows [i0, i1) of c (M,N) from a (rows contiguous in k) and op(b)ᵀ: whole groups of NG columns
+// from bt (rows K apart), a last partial group from tail (NG rows, zero past N): tiles of R rows,
+// then single rows.
 template <class T, int R, int NG, int VW>
-[[gnu::always_inline]] inline void skinny_rows(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
+[[gnu::always_inline]] inline void skinny_rows(T* c, View<T> A, const T* bt, const T* tail, i64 N, i64 K, i64 i0,
+                                               i64 i1) {
   i64 i = i0;
   for (; i + R <= i1; i += R)
-    for (i64 j = 0; j < N; j += NG) dot_tile<T, R, NG, VW>(K, &A(i, 0), A.rs, bt + j * K, c + i * N + j, N, N - j);
+    for (i64 j = 0; j < N; j += NG)
+      dot_tile<T, R, NG, VW>(K, &A(i, 0), A.rs, j + NG <= N ? bt + j * K : tail, c + i * N + j, N, N - j);
   for (; i < i1; ++i)
-    for (i64 j = 0; j < N; j += NG) dot_tile<T, 1, NG, VW>(K, &A(i, 0), A.rs, bt + j * K, c + i * N + j, N, N - j);
+    for (i64 j = 0; j < N; j += NG)
+      dot_tile<T, 1, NG, VW>(K, &A(i, 0), A.rs, j + NG <= N ? bt + j * K : tail, c + i * N + j, N, N - j);
 }
 
 template <class T, int R, int NG, int VW>
 struct SkinnyBaseline {
-  static void run(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
-    skinny_rows<T, R, NG, VW>(c, A, bt, N, K, i0, i1);
+  static void run(T* c, View<T> A, const T* bt, const T* tail, i64 N, i64 K, i64 i0, i64 i1) {
+    skinny_rows<T, R, NG, VW>(c, A, bt, tail, N, K, i0, i1);
   }
 };
 #if DEEPNUM_GEMM_LEVELS
 template <class T, int R, int NG, int VW>
 struct SkinnyAvx2 {
-  [[gnu::target("arch=x86-64-v3")]] static void run(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
-    skinny_rows<T, R, NG, VW>(c, A, bt, N, K, i0, i1);
+  [[gnu::target("arch=x86-64-v3")]] static void run(T* c, View<T> A, const T* bt, const T* tail, i64 N, i64 K,
+                                                    i64 i0, i64 i1) {
+    skinny_rows<T, R, NG, VW>(c, A, bt, tail, N, K, i0, i1);
   }
 };
 template <class T, int R, int NG, int VW>
 struct SkinnyAvx512 {
-  [[gnu::target("arch=x86-64-v4")]] static void run(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1) {
-    skinny_rows<T, R, NG, VW>(c, A, bt, N, K, i0, i1);
+  [[gnu::target("arch=x86-64-v4")]] static void run(T* c, View<T> A, const T* bt, const T* tail, i64 N, i64 K,
+                                                    i64 i0, i64 i1) {
+    skinny_rows<T, R, NG, VW>(c, A, bt, tail, N, K, i0, i1);
   }
 };
 #endif
 
 template <class T>
 struct SkinnyKernel {
-  void (*run)(T* c, View<T> A, const T* bt, i64 N, i64 K, i64 i0, i64 i1);
+  void (*run)(T* c, View<T> A, const T* bt, const T* tail, i64 N, i64 K, i64 i0, i64 i1);
   i64 ng;
 };
 
@@ -458,25 +465,33 @@ SkinnyKernel<T> select_skinny_kernel() {
   return {SkinnyBaseline<T, 2, 4, VW>::run, 4};
 }
 
-// The skinny-N path for rows of op(a) contiguous in k: op(b)ᵀ is packed once (N x K, small);
-// threads own ranges of rows of c.
+// The skinny-N path for rows of op(a) contiguous in k. op(b)ᵀ is read in place when b is stored
+// transposed, else packed (N x K, small); a last partial group of columns is copied, zero-padded.
+// Threads take chunks of rows of c in turn.
 template <class T>
 void gemm_skinny_n(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
   static const SkinnyKernel<T> kn = select_skinny_kernel<T>();
-  static thread_local std::vector<T> bt_buf;
-  const i64 n_pad = (N + kn.ng - 1) / kn.ng * kn.ng;
-  if (static_cast<i64>(bt_buf.size()) < n_pad * K) bt_buf.resize(n_pad * K);
-  T* bt = bt_buf.data();
-  for (i64 j = 0; j < n_pad; ++j)
-    for (i64 k = 0; k < K; ++k) bt[j * K + k] = j < N ? B(k, j) : T(0);
+  static thread_local std::vector<T> bt_buf, tail_buf;
+  const i64 whole = N / kn.ng * kn.ng;
+  const T* bt = B.p;
+  if (B.rs != 1) {
+    if (static_cast<i64>(bt_buf.size()) < whole * K) bt_buf.resize(whole * K);
+    for (i64 j = 0; j < whole; ++j)
+      for (i64 k = 0; k < K; ++k) bt_buf[j * K + k] = B(k, j);
+    bt = bt_buf.data();
+  }
+  tail_buf.assign(kn.ng * K, T(0));
+  for (i64 j = whole; j < N; ++j)
+    for (i64 k = 0; k < K; ++k) tail_buf[(j - whole) * K + k] = B(k, j);
+  const T* tail = tail_buf.data();
   const i64 threads = std::min(threads_for(M * N * K), M);
   if (threads == 1) {
-    kn.run(c, A, bt, N, K, 0, M);
+    kn.run(c, A, bt, tail, N, K, 0, M);
     return;
   }
   constexpr i64 kRows = 16;  // rows per scheduled chunk
 #pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
-  for (i64 i = 0; i < M; i += kRows) kn.run(c, A, bt, N, K, i, std::min(M, i + kRows));
+  for (i64 i = 0; i < M; i += kRows) kn.run(c, A, bt, tail, N, K, i, std::min(M, i + kRows));
 }
 
 // c (M,N) = op(a) · op(b) for small N and op(a) stored transposed: cᵀ = op(b)ᵀ · op(a)ᵀ is a

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(DEEPNUM_NO_CLONES)
 #define DEEPNUM_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -22,6 +23,15 @@
 namespace deepnum {
 
 using i64 = std::int64_t;
+
+// A buffer of at least n elements owned by the calling thread and kept for its next call (no allocation,
+// page faults or zero-filling per call; contents undefined). Slot tells apart the buffers one kernel uses at once.
+template <class T, int Slot>
+T* thread_scratch(i64 n) {
+  static thread_local std::vector<T> buf;
+  if (static_cast<i64>(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
 
 enum Activation : int { kLinear = 0, kSigmoid = 1, kTanh = 2, kRelu = 3, kLeakyRelu = 4 };
 
