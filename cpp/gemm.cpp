@@ -140,10 +140,14 @@ void pack_panels(T* dst, View<T> X, i64 x0, i64 nx, i64 k0, i64 kc) {
     const i64 w_n = std::min<i64>(W, nx - p);
     T* d = dst + p * kc;
     if (w_n < W) std::fill(d, d + kc * W, T(0));
-    if (X.cs == 1) {  // rows of X are contiguous in k: transpose them into the panel
-      for (i64 w = 0; w < w_n; ++w) {
-        const T* s = &X(x0 + p + w, k0);
-        for (i64 k = 0; k < kc; ++k) d[k * W + w] = s[k];
+    if (X.cs == 1) {  // rows of X are contiguous in k: transpose them into the panel, kB values of k
+      constexpr i64 kB = 16;  // at a time so that the panel lines being written stay in L1
+      for (i64 kb = 0; kb < kc; kb += kB) {
+        const i64 k_n = std::min(kB, kc - kb);
+        for (i64 w = 0; w < w_n; ++w) {
+          const T* s = &X(x0 + p + w, k0 + kb);
+          for (i64 k = 0; k < k_n; ++k) d[(kb + k) * W + w] = s[k];
+        }
       }
     } else if (w_n == W) {  // columns of X are contiguous in x: copy W values per k
       for (i64 k = 0; k < kc; ++k) std::memcpy(d + k * W, &X(x0 + p, k0 + k), W * sizeof(T));
