@@ -55,8 +55,8 @@ DEEPNUM_SIMD void im2col_plane(T* col, i64 ldc, const T* x, const ConvShape& g) 
         for (i64 q = 0; q < q0; ++q) dst[q] = T(0);
         if (q0 < q1) {
           const T* src = x + (p * g.sh + r - g.ph) * g.W + (q0 * g.sw + s - g.pw);  // input of output q0
-          if (g.sw == 1)
-            std::memcpy(dst + q0, src, (q1 - q0) * sizeof(T));
+          if (g.sw == 1)  // a loop, not memcpy: the runs are short (Q values) and a call each costs more
+            for (i64 q = q0; q < q1; ++q) dst[q] = src[q - q0];
           else
             for (i64 q = q0; q < q1; ++q) dst[q] = src[(q - q0) * g.sw];
         }
