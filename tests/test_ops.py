@@ -23,8 +23,9 @@ GRADIENT_CASES = [name for name, case in CASES.items() if case.backward is not N
 
 
 def to_device(v):
-    """numpy arrays (integers as int64) to DeviceArrays, in dicts, tuples and lists too; the rest unchanged."""
-    if isinstance(v, np.ndarray):
+    """numpy arrays (integers as int64) to DeviceArrays, in dicts, tuples and lists too; the rest (and 0-d
+    arrays: the cotangent of a scalar loss stays a host scale factor) unchanged."""
+    if isinstance(v, np.ndarray) and v.ndim > 0:
         return cuda.DeviceArray.from_numpy(v.astype(np.int64) if v.dtype.kind in "iu" else v)
     if isinstance(v, dict):
         return {k: to_device(a) for k, a in v.items()}
@@ -47,9 +48,11 @@ def on_backend(case, backend):
     """``case`` with numpy in and out on every backend: for cuda, inputs go to the device and results back."""
     if backend != "cuda":
         return case
+    def backward(kw, outs, cots):
+        return to_host(case.backward(to_device(kw), to_device(outs), to_device(cots)))
+
     return Case(case.name, case.draw, lambda kw: to_host(case.forward(to_device(kw))),
-                lambda kw, outs, cots: to_host(case.backward(to_device(kw), to_device(outs), to_device(cots))),
-                case.diff_outputs, case.wrt)
+                backward if case.backward else None, case.diff_outputs, case.wrt)
 
 
 def call_on(backend, op, *args, **kwargs):
