@@ -143,7 +143,10 @@ def draw_softmax(data, dtype, small):
 
 
 def backward_softmax(kw, outs, cots):
-    return dict(logits=ops.softmax_nll_backward(outs[1], kw["labels"]) * cots[0])
+    dlogits = ops.softmax_nll_backward(outs[1], kw["labels"])
+    if not isinstance(dlogits, np.ndarray):  # a DeviceArray (cuda): scale by the scalar cotangent on the host
+        dlogits = dlogits.to_numpy()
+    return dict(logits=dlogits * cots[0])
 
 
 # ---- activations ---------------------------------------------------------------------------

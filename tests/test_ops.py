@@ -9,18 +9,63 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deepnum
-from deepnum import ops
+from deepnum import cuda, ops
 from gradcheck import numeric_gradient
-from opcases import CASES
+from opcases import CASES, Case
 
-BACKENDS = ["cpp", "numba", "numpy"]  # never skipped: a missing build is a failure
+HOST_BACKENDS = ["cpp", "numba", "numpy"]  # never skipped: a missing build is a failure
+# cuda computes on device arrays: the driver copies inputs to the device and outputs back (on_backend).
+CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not cuda.is_available(),
+                                                                       reason=str(cuda.unavailable_reason()))])
+BACKENDS = [CUDA] + HOST_BACKENDS
 TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 GRADIENT_CASES = [name for name, case in CASES.items() if case.backward is not None]
 
 
+def to_device(v):
+    """numpy arrays (integers as int64) to DeviceArrays, in dicts, tuples and lists too; the rest (and 0-d
+    arrays: the cotangent of a scalar loss stays a host scale factor) unchanged."""
+    if isinstance(v, np.ndarray) and v.ndim > 0:
+        return cuda.DeviceArray.from_numpy(v.astype(np.int64) if v.dtype.kind in "iu" else v)
+    if isinstance(v, dict):
+        return {k: to_device(a) for k, a in v.items()}
+    if isinstance(v, (tuple, list)) and any(isinstance(a, np.ndarray) for a in v):
+        return type(v)(to_device(a) for a in v)
+    return v
+
+
+def to_host(v):
+    if isinstance(v, cuda.DeviceArray):
+        return v.to_numpy()
+    if isinstance(v, dict):
+        return {k: to_host(a) for k, a in v.items()}
+    if isinstance(v, tuple):
+        return tuple(to_host(a) for a in v)
+    return v
+
+
+def on_backend(case, backend):
+    """``case`` with numpy in and out on every backend: for cuda, inputs go to the device and results back."""
+    if backend != "cuda":
+        return case
+    def backward(kw, outs, cots):
+        return to_host(case.backward(to_device(kw), to_device(outs), to_device(cots)))
+
+    return Case(case.name, case.draw, lambda kw: to_host(case.forward(to_device(kw))),
+                backward if case.backward else None, case.diff_outputs, case.wrt)
+
+
+def call_on(backend, op, *args, **kwargs):
+    """ops.<op>(*args) on ``backend`` with numpy arguments and results (copied through the device for cuda)."""
+    with deepnum.use_backend(backend):
+        if backend == "cuda":
+            return to_host(op(*to_device(args), **kwargs))
+        return op(*args, **kwargs)
+
+
 def run(case, backend, kw):
     with deepnum.use_backend(backend):
-        return case.forward(kw)
+        return on_backend(case, backend).forward(kw)
 
 
 def assert_same(got, want, what, dtype, exact=False):
@@ -78,7 +123,7 @@ def finite_difference(case, kw, name, cots, h=1e-6):
 @pytest.mark.parametrize("op", GRADIENT_CASES)
 @given(data=st.data())
 def test_gradient(op, backend, data):
-    case = CASES[op]
+    case = on_backend(CASES[op], backend)
     kw = case.draw(data, np.float64, small=True)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="cotangent seed"))
     with deepnum.use_backend(backend):
@@ -144,22 +189,25 @@ def contiguous(kw):
 @given(data=st.data())
 def test_bad_input(op, backend, data):
     """A mutated input either raises ValueError/TypeError naming the op, or gives the reference's answer."""
-    case = CASES[op]
+    case, ref = on_backend(CASES[op], backend), CASES[op]
     dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
     kw = case.draw(data, dtype, small=True)
     stage = data.draw(st.sampled_from(["forward", "backward"] if case.backward else ["forward"]), label="stage")
-    if stage == "forward":
-        target, call = kw, case.forward
-    else:
-        outs = run(case, "numpy", kw)
+
+    def call(c, args):
+        return c.forward(args)
+
+    target = kw
+    if stage == "backward":
+        outs = run(ref, "numpy", kw)
         cot_names = [f"d{j}" for j in case.diff_outputs]
         target = dict(zip(cot_names, (np.ones_like(np.asarray(outs[j])) for j in case.diff_outputs)))
 
-        def call(cots):
-            return tuple(v for _, v in sorted(case.backward(kw, outs, [cots[c] for c in cot_names]).items()))
+        def call(c, cots):  # noqa: F811
+            return tuple(v for _, v in sorted(c.backward(kw, outs, [cots[n] for n in cot_names]).items()))
 
         if isinstance(outs[case.diff_outputs[0]], float):  # a scalar loss has no shape to break
-            target, call = kw, case.forward
+            target, call = kw, lambda c, args: c.forward(args)
     names = sorted(k for k, v in target.items() if isinstance(v, np.ndarray))
     name = data.draw(st.sampled_from(names), label="argument")
     arg = target[name]
@@ -167,12 +215,12 @@ def test_bad_input(op, backend, data):
     bad = dict(target, **{name: mutate(arg, how, data)})
     with deepnum.use_backend(backend):
         try:
-            got = call(bad)
+            got = call(case, bad)
         except (ValueError, TypeError) as e:
             assert str(e).startswith(op), f"{op} {stage}: {how} on {name}: message does not name the op: {e}"
             return
     with deepnum.use_backend("numpy"):
-        want = call(contiguous(bad))
+        want = call(ref, contiguous(bad))
     assert_same(got, want, f"{op} {stage} after {how} on {name}", bad[name].dtype if how == "other_float" else dtype)
 
 
@@ -239,7 +287,9 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# host backends only: the lambdas pass numpy arrays (the checks are the same Python code for cuda,
+# which test_bad_input exercises on device arrays)
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
 @pytest.mark.parametrize("what,call,error", BAD_CALLS, ids=[b[0] for b in BAD_CALLS])
 def test_bad_call(backend, what, call, error):
     assert call.__code__.co_names[0] == "ops"
@@ -261,9 +311,8 @@ def test_backward_without_dx(op, backend):
         args = (rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((2, 3, 6, 6)),
                 rng.standard_normal((4, 3, 2, 2)), 2)
         backward = ops.conv2d_backward
-    with deepnum.use_backend(backend):
-        dx, dw, db = backward(*args)
-        none, dw2, db2 = backward(*args, need_dx=False)
+    dx, dw, db = call_on(backend, backward, *args)
+    none, dw2, db2 = call_on(backend, backward, *args, need_dx=False)
     assert none is None and dx.shape == args[1].shape
     np.testing.assert_array_equal(dw2, dw)
     np.testing.assert_array_equal(db2, db)
@@ -363,9 +412,8 @@ def test_large_shapes(backend, name):
 def test_softmax_nll_huge_logits(backend, dtype):
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [1e4, 1e4, -1e4]], dtype=dtype)
     labels = np.array([0, 1, 2])
-    with deepnum.use_backend(backend):
-        loss, probs = ops.softmax_nll_forward(logits, labels)
-        dlogits = ops.softmax_nll_backward(probs, labels)
+    loss, probs = call_on(backend, ops.softmax_nll_forward, logits, labels)
+    dlogits = call_on(backend, ops.softmax_nll_backward, probs, labels)
     assert np.isfinite(loss) and np.isfinite(probs).all() and np.isfinite(dlogits).all()
     np.testing.assert_allclose(loss, (0 + 2e4 + (2e4 + np.log(2))) / 3, rtol=1e-6)
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
@@ -374,15 +422,13 @@ def test_softmax_nll_huge_logits(backend, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigmoid_saturates_without_nan(backend):
     x = np.array([-1e4, -100.0, 0.0, 100.0, 1e4])
-    with deepnum.use_backend(backend):
-        y = ops.activation_forward("sigmoid", x)
+    y = call_on(backend, ops.activation_forward, "sigmoid", x)
     np.testing.assert_allclose(y, [0, 0, 0.5, 1, 1], atol=1e-40)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_keeps_the_expected_fraction(backend):
-    with deepnum.use_backend(backend):
-        y, mask = ops.dropout_forward(np.ones(200_000), 0.3, seed=7)
+    y, mask = call_on(backend, ops.dropout_forward, np.ones(200_000), 0.3, seed=7)
     kept = (mask > 0).mean()
     assert abs(kept - 0.7) < 0.005, kept
     np.testing.assert_allclose(mask[mask > 0], 1 / 0.7)
@@ -392,8 +438,7 @@ def test_dropout_keeps_the_expected_fraction(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool_nan_wins(backend):
     x = np.array([[[[1.0, np.nan], [5.0, 2.0]]]])
-    with deepnum.use_backend(backend):
-        y, argmax = ops.max_pool2d_forward(x, 2)
+    y, argmax = call_on(backend, ops.max_pool2d_forward, x, 2)
     assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
 
 

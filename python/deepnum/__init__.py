@@ -4,7 +4,7 @@ Backends: ``cpp`` (C++ kernels, default), ``numba`` (Numba JIT twins) and ``nump
 reference). Choose one with :func:`use_backend` or the ``DEEPNUM_BACKEND`` environment
 variable; the ops in :mod:`deepnum.ops` dispatch to it.
 """
-from . import _backend, ops
+from . import _backend, cuda, ops
 
 __version__ = "0.1.0"
 __all__ = ["ops", "backends", "use_backend", "get_backend", "set_num_threads", "get_num_threads", "__version__"]

@@ -2,15 +2,19 @@
 
 A backend is a module exposing every kernel of ``deepnum._reference`` with the same names
 and signatures. ``deepnum.ops`` reads :data:`active` once per call; nothing else dispatches.
+The ``cuda`` backend (deepnum._cuda, experimental) works on ``deepnum.cuda.DeviceArray``s: it is
+listed only when the module imported and a device is present, and it is never the default.
 """
 import importlib
 import importlib.util
 import os
 import warnings
 
-from . import _reference
+import numpy as np
 
-NAMES = ("cpp", "numba", "numpy")
+from . import _reference, cuda
+
+NAMES = ("cuda", "cpp", "numba", "numpy")
 
 _modules = {"numpy": _reference}
 _core_error = None  # why deepnum._core failed to import, if it did
@@ -27,7 +31,13 @@ _num_threads = None  # set by set_num_threads; applied to Numba when it loads
 
 def available():
     """Names of the backends that can be used here, fastest first."""
-    return [n for n in NAMES if n in _modules or (n == "numba" and importlib.util.find_spec("numba"))]
+    return [n for n in NAMES if n in _modules or (n == "numba" and importlib.util.find_spec("numba"))
+            or (n == "cuda" and cuda.is_available())]
+
+
+def array_type(name):
+    """The array type backend ``name`` computes on: numpy.ndarray, or DeviceArray for cuda."""
+    return cuda.DeviceArray if name == "cuda" else np.ndarray
 
 
 def load(name):
@@ -37,6 +47,12 @@ def load(name):
     if name not in _modules:
         if name == "cpp":
             raise ValueError(f"use_backend: the 'cpp' backend is unavailable: deepnum._core failed to import ({_core_error})")
+        if name == "cuda":
+            reason = cuda.unavailable_reason()
+            if reason is not None:
+                raise ValueError(f"use_backend: the 'cuda' backend is unavailable: {reason}")
+            _modules[name] = cuda._cuda
+            return _modules[name]
         if importlib.util.find_spec("numba") is None:
             raise ValueError("use_backend: the 'numba' backend needs the numba package, which is not installed")
         module = importlib.import_module("deepnum._numba")

@@ -209,31 +209,35 @@ def adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
 RNN_ACTIVATIONS = (0, 1, 2, 3)  # linear, sigmoid, tanh, relu: the codes the rnn kernels accept
 
 
-def compose_mlp_train_step(k):
+def _compose_mlp_train_step(k):
     """``mlp_train_step`` composed from the kernels of backend module ``k``, calling them in the
-    order (and with the arithmetic) of the layer-by-layer path, as cpp/mlp.cpp does."""
+    order (and with the arithmetic) of the layer-by-layer path, as cpp/mlp.cpp does. Buffers are
+    allocated on the side of x: numpy arrays, or DeviceArrays for the cuda backend."""
 
     def mlp_train_step(ws, bs, acts, x, labels, lr, weight_decay, alpha):
         # ws[l] (n_l, n_{l+1}), bs[l] (n_{l+1},) updated in place; x (N, n_0); labels (N,); returns the loss
+        def empty(shape):
+            return np.empty(shape, x.dtype) if isinstance(x, np.ndarray) else type(x).empty(shape, x.dtype)
+
         a = [x]
         for w, b, act in zip(ws, bs, acts):
-            y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+            y = empty((x.shape[0], w.shape[1]))
             k.linear_forward(y, a[-1], w, b)
             if act != 0:
                 k.activation_forward(y, y, act, alpha)
             a.append(y)
-        probs = np.empty_like(a[-1])
+        probs = empty(a[-1].shape)
         loss = k.softmax_nll_forward(probs, a[-1], labels)
         if not np.isfinite(loss):  # diverged: leave the parameters as they were
             return loss
-        d = np.empty_like(probs)
+        d = empty(probs.shape)
         k.softmax_nll_backward(d, probs, labels)
-        none = np.empty(0, dtype=x.dtype)
+        none = empty((0,))
         for i in range(len(ws) - 1, -1, -1):
             if acts[i] != 0:
                 k.activation_backward(d, a[i + 1], d, acts[i], alpha)
-            dx = np.empty_like(a[i]) if i > 0 else np.empty((0, 0), dtype=x.dtype)
-            dw, db = np.empty_like(ws[i]), np.empty_like(bs[i])
+            dx = empty(a[i].shape if i > 0 else (0, 0))
+            dw, db = empty(ws[i].shape), empty(bs[i].shape)
             k.linear_backward(dx, dw, db, d, a[i], ws[i])
             k.sgd_update(ws[i], none, dw, lr, 0.0, False, weight_decay)
             k.sgd_update(bs[i], none, db, lr, 0.0, False, 0.0)
@@ -243,7 +247,7 @@ def compose_mlp_train_step(k):
     return mlp_train_step
 
 
-mlp_train_step = compose_mlp_train_step(sys.modules[__name__])
+mlp_train_step = _compose_mlp_train_step(sys.modules[__name__])
 
 
 def _rnn_check(op, act):

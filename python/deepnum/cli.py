@@ -70,7 +70,10 @@ def _info(args):
     print(f"threads: {deepnum.get_num_threads()}")
     if "cpp" in _backend.available():
         print(f"CPU SIMD level: {_backend.load('cpp').simd_level()}")
-    print("CUDA device: none (the CUDA backend is not built yet)")
+    from . import cuda
+
+    reason = cuda.unavailable_reason()
+    print(f"CUDA device: {cuda.device_name()}" if reason is None else f"CUDA device: none ({reason})")
     return 0
 
 

@@ -12,6 +12,10 @@ and returns new arrays of that dtype. Conversions, documented once here:
 
 Bad shapes, sizes and ranges raise ValueError naming the op and the offending shapes.
 NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
+
+With the ``cuda`` backend every array argument must be a ``deepnum.cuda.DeviceArray`` (always
+C-contiguous; labels and argmax int64) and the results are DeviceArrays: data stays on the device.
+The same checks apply; label and argmax ranges are checked on the device by the kernels.
 """
 import math
 import numbers
@@ -31,10 +35,26 @@ def _shape(a):
     return str(tuple(a.shape))
 
 
+def _is_array(a):
+    """Whether ``a`` is an array of the active backend: numpy.ndarray, or DeviceArray for cuda."""
+    return isinstance(a, _backend.array_type(_backend.name))
+
+
+def _array_name():
+    return "deepnum.cuda.DeviceArray" if _backend.name == "cuda" else "numpy.ndarray"
+
+
+def _empty(like, shape=None, dtype=None):
+    """An uninitialised array on the same side as ``like`` (host or device), like ``np.empty``."""
+    shape = like.shape if shape is None else shape
+    dtype = like.dtype if dtype is None else dtype
+    return np.empty(shape, dtype) if isinstance(like, np.ndarray) else type(like).empty(shape, dtype)
+
+
 def _float_array(op, name, a, ndim=None, dims=None):
     """Return ``a`` as a C-contiguous float32/float64 array, checking its ndim."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(a).__name__}")
+    if not _is_array(a):
+        raise TypeError(f"{op}: {name} must be a {_array_name()}, got {type(a).__name__}")
     if a.dtype not in _FLOATS:
         raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
@@ -42,7 +62,7 @@ def _float_array(op, name, a, ndim=None, dims=None):
         raise ValueError(f"{op}: {name} must be {ndim}-D{layout}, got shape {_shape(a)}")
     if a.size == 0:
         raise ValueError(f"{op}: {name} is empty, shape {_shape(a)}")
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
 
 
 def _same_dtype(op, **arrays):
@@ -88,11 +108,15 @@ def _real(op, name, v, lo=None, hi=None, hi_open=False):
 
 
 def _labels(op, labels, n, n_classes):
-    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
-        raise TypeError(f"{op}: labels must be an integer numpy.ndarray, got "
+    if not _is_array(labels) or labels.dtype.kind not in "iu":
+        raise TypeError(f"{op}: labels must be an integer {_array_name()}, got "
                         f"{getattr(labels, 'dtype', type(labels).__name__)}")
     if labels.shape != (n,):
         raise ValueError(f"{op}: labels must have shape ({n},), got {_shape(labels)}")
+    if not isinstance(labels, np.ndarray):  # device labels: int64, range checked by the kernel
+        if labels.dtype != np.int64:
+            raise TypeError(f"{op}: device labels must be int64, got {labels.dtype}")
+        return labels
     if labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
                          f"[{labels.min()}, {labels.max()}]")
@@ -100,18 +124,13 @@ def _labels(op, labels, n, n_classes):
 
 
 def _in_place(op, name, a):
-    if not isinstance(a, np.ndarray) or a.dtype not in _FLOATS:
-        raise TypeError(f"{op}: {name} must be a float32 or float64 numpy.ndarray, got "
+    if not _is_array(a) or a.dtype not in _FLOATS:
+        raise TypeError(f"{op}: {name} must be a float32 or float64 {_array_name()}, got "
                         f"{getattr(a, 'dtype', type(a).__name__)}")
-    if not a.flags.c_contiguous or not a.flags.writeable:
+    if isinstance(a, np.ndarray) and not (a.flags.c_contiguous and a.flags.writeable):
         raise TypeError(f"{op}: {name} must be writable and C-contiguous (it is updated in place; "
                         "a copy would be updated instead)")
     return a
-
-
-def _maybe_empty_like(a, needed):
-    """An output like ``a``, or an empty array of a's ndim telling the kernel not to compute it."""
-    return np.empty_like(a) if needed else np.empty((0,) * a.ndim, dtype=a.dtype)
 
 
 def _conv_out(op, size, k, stride, pad, what):
@@ -137,7 +156,7 @@ def gemm(a, b, trans_a=False, trans_b=False):
     if k != kb:
         raise ValueError(f"{op}: inner dimensions differ: op(a) is ({m}, {k}), op(b) is ({kb}, {n}) "
                          f"(a {_shape(a)}, b {_shape(b)}, trans_a={trans_a}, trans_b={trans_b})")
-    c = np.empty((m, n), dtype=a.dtype)
+    c = _empty(a, (m, n))
     _backend.active.gemm(c, a, b, bool(trans_a), bool(trans_b))
     return c
 
@@ -158,7 +177,7 @@ def linear_forward(x, w, b):
     _same_dtype(op, x=x, w=w, b=b)
     if b.shape != (w.shape[1],):
         raise ValueError(f"{op}: b must have shape ({w.shape[1]},), got {_shape(b)}")
-    y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    y = _empty(x, (x.shape[0], w.shape[1]))
     _backend.active.linear_forward(y, x, w, b)
     return y
 
@@ -166,7 +185,8 @@ def linear_forward(x, w, b):
 def linear_backward(dy, x, w, need_dx=True):
     """Gradients of ``linear_forward``: returns (dx, dw, db) for upstream gradient dy (N, n_out).
 
-    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
+    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer); the
+    kernel is handed a dx of size 0 (and of x's ndim), which every backend reads as "not wanted".
     """
     op = "linear_backward"
     x, w = _linear_args(op, x, w)
@@ -174,7 +194,7 @@ def linear_backward(dy, x, w, need_dx=True):
     _same_dtype(op, dy=dy, x=x, w=w)
     if dy.shape != (x.shape[0], w.shape[1]):
         raise ValueError(f"{op}: dy must have shape {(x.shape[0], w.shape[1])}, got {_shape(dy)}")
-    dx, dw, db = _maybe_empty_like(x, need_dx), np.empty_like(w), np.empty(w.shape[1], dtype=x.dtype)
+    dx, dw, db = _empty(x, None if need_dx else (0,) * x.ndim), _empty(w), _empty(x, (w.shape[1],))
     _backend.active.linear_backward(dx, dw, db, dy, x, w)
     return (dx if need_dx else None), dw, db
 
@@ -202,12 +222,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     op = "conv2d_forward"
     x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
     if b is None:
-        b = np.zeros(w.shape[0], dtype=w.dtype)
+        b = np.zeros(w.shape[0], dtype=w.dtype) if isinstance(w, np.ndarray) else type(w).zeros(w.shape[0], w.dtype)
     b = _float_array(op, "b", b, 1)
     _same_dtype(op, x=x, w=w, b=b)
     if b.shape != (w.shape[0],):
         raise ValueError(f"{op}: b must have shape ({w.shape[0]},), got {_shape(b)}")
-    y = np.empty(y_shape, dtype=x.dtype)
+    y = _empty(x, y_shape)
     _backend.active.conv2d_forward(y, x, w, b, *geometry)
     return y
 
@@ -215,7 +235,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
 def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
     """Gradients of ``conv2d_forward``: returns (dx, dw, db) for upstream gradient dy (N, K, P, Q).
 
-    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
+    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer); the
+    kernel is handed a dx of size 0 (and of x's ndim), which every backend reads as "not wanted".
     """
     op = "conv2d_backward"
     x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
@@ -223,7 +244,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
     _same_dtype(op, dy=dy, x=x, w=w)
     if dy.shape != y_shape:
         raise ValueError(f"{op}: dy must have shape {y_shape} for x {_shape(x)} and w {_shape(w)}, got {_shape(dy)}")
-    dx, dw, db = _maybe_empty_like(x, need_dx), np.empty_like(w), np.empty(w.shape[0], dtype=x.dtype)
+    dx, dw, db = _empty(x, None if need_dx else (0,) * x.ndim), _empty(w), _empty(x, (w.shape[0],))
     _backend.active.conv2d_backward(dx, dw, db, dy, x, w, *geometry)
     return (dx if need_dx else None), dw, db
 
@@ -243,8 +264,8 @@ def max_pool2d_forward(x, size=2, stride=None):
     sh, sw = (kh, kw) if stride is None else _pair(op, "stride", stride, 1)
     n, c, h, w = x.shape
     shape = (n, c, _conv_out(op, h, kh, sh, 0, "window height"), _conv_out(op, w, kw, sw, 0, "window width"))
-    y = np.empty(shape, dtype=x.dtype)
-    argmax = np.empty(shape, dtype=np.int64)
+    y = _empty(x, shape)
+    argmax = _empty(x, shape, np.int64)
     _backend.active.max_pool2d_forward(y, argmax, x, kh, kw, sh, sw)
     return y, argmax
 
@@ -259,14 +280,18 @@ def max_pool2d_backward(dy, argmax, x_shape):
     x_shape = tuple(_int(op, "x_shape", s, 1) for s in x_shape)
     if len(x_shape) != 4 or x_shape[:2] != dy.shape[:2]:
         raise ValueError(f"{op}: x_shape {x_shape} must be (N, C, H, W) with N, C matching dy {_shape(dy)}")
-    if not isinstance(argmax, np.ndarray) or argmax.dtype.kind not in "iu":
-        raise TypeError(f"{op}: argmax must be an integer numpy.ndarray")
+    if not _is_array(argmax) or argmax.dtype.kind not in "iu":
+        raise TypeError(f"{op}: argmax must be an integer {_array_name()}")
     _same_shape(op, "argmax", argmax, "dy", dy)
     plane = x_shape[2] * x_shape[3]
-    if argmax.min() < 0 or argmax.max() >= plane:
+    if not isinstance(argmax, np.ndarray):  # device argmax: int64, range checked by the kernel
+        if argmax.dtype != np.int64:
+            raise TypeError(f"{op}: device argmax must be int64, got {argmax.dtype}")
+    elif argmax.min() < 0 or argmax.max() >= plane:
         raise ValueError(f"{op}: argmax values must lie in [0, {plane}) for x_shape {x_shape}")
-    argmax = np.ascontiguousarray(argmax, dtype=np.int64)
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    else:
+        argmax = np.ascontiguousarray(argmax, dtype=np.int64)
+    dx = _empty(dy, x_shape)
     _backend.active.max_pool2d_backward(dx, dy, argmax)
     return dx
 
@@ -283,7 +308,7 @@ def softmax_nll_forward(logits, labels):
     op = "softmax_nll_forward"
     logits = _float_array(op, "logits", logits, 2, "(N, n_classes)")
     labels = _labels(op, labels, *logits.shape)
-    probs = np.empty_like(logits)
+    probs = _empty(logits)
     loss = _backend.active.softmax_nll_forward(probs, logits, labels)
     return float(loss), probs
 
@@ -293,7 +318,7 @@ def softmax_nll_backward(probs, labels):
     op = "softmax_nll_backward"
     probs = _float_array(op, "probs", probs, 2, "(N, n_classes)")
     labels = _labels(op, labels, *probs.shape)
-    dlogits = np.empty_like(probs)
+    dlogits = _empty(probs)
     _backend.active.softmax_nll_backward(dlogits, probs, labels)
     return dlogits
 
@@ -314,7 +339,7 @@ def activation_forward(name, x, alpha=0.01):
     op = "activation_forward"
     code, alpha = _activation(op, name, alpha)
     x = _float_array(op, "x", x)
-    y = np.empty_like(x)
+    y = _empty(x)
     _backend.active.activation_forward(y, x, code, alpha)
     return y
 
@@ -327,7 +352,7 @@ def activation_backward(name, y, dy, alpha=0.01):
     dy = _float_array(op, "dy", dy)
     _same_dtype(op, y=y, dy=dy)
     _same_shape(op, "dy", dy, "y", y)
-    dx = np.empty_like(y)
+    dx = _empty(y)
     _backend.active.activation_backward(dx, y, dy, code, alpha)
     return dx
 
@@ -346,7 +371,7 @@ def dropout_forward(x, p, seed):
     seed = _int(op, "seed", seed, 0)
     if seed >= 2**64:
         raise ValueError(f"{op}: seed must be < 2**64, got {seed}")
-    y, mask = np.empty_like(x), np.empty_like(x)
+    y, mask = _empty(x), _empty(x)
     _backend.active.dropout_forward(y, mask, x, p, seed)
     return y, mask
 
@@ -358,7 +383,7 @@ def dropout_backward(dy, mask):
     mask = _float_array(op, "mask", mask)
     _same_dtype(op, dy=dy, mask=mask)
     _same_shape(op, "dy", dy, "mask", mask)
-    dx = np.empty_like(dy)
+    dx = _empty(dy)
     _backend.active.dropout_backward(dx, dy, mask)
     return dx
 
@@ -381,7 +406,7 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
     if velocity is None:
         if momentum > 0 or nesterov:
             raise ValueError(f"{op}: momentum={momentum}, nesterov={nesterov} need a velocity array")
-        velocity = np.empty(0, dtype=param.dtype)
+        velocity = _empty(param, (0,))
     else:
         velocity = _in_place(op, "velocity", velocity)
         _same_shape(op, "velocity", velocity, "param", param)
@@ -489,7 +514,7 @@ def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
     _same_dtype(op, x=x, h0=h0, w_xh=w_xh, w_hh=w_hh, b_h=b_h)
     if b_h.shape != (w_xh.shape[1],):
         raise ValueError(f"{op}: b_h must have shape ({w_xh.shape[1]},), got {_shape(b_h)}")
-    h_all = np.empty((x.shape[0], x.shape[1], w_xh.shape[1]), dtype=x.dtype)
+    h_all = _empty(x, (x.shape[0], x.shape[1], w_xh.shape[1]))
     _backend.active.rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, code)
     return h_all
 
@@ -535,8 +560,8 @@ def rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh, activation="tanh", bptt_steps
         clip = _real(op, "clip", clip, 0.0)
         if clip == 0:
             raise ValueError(f"{op}: clip must be > 0 (or None for no clipping), got {clip}")
-    dx, dh0, dw_xh, dw_hh = np.empty_like(x), np.empty_like(h0), np.empty_like(w_xh), np.empty_like(w_hh)
-    db_h = np.empty(w_xh.shape[1], dtype=x.dtype)
+    dx, dh0, dw_xh, dw_hh = _empty(x), _empty(h0), _empty(w_xh), _empty(w_hh)
+    db_h = _empty(x, (w_xh.shape[1],))
     _backend.active.rnn_backward(dx, dh0, dw_xh, dw_hh, db_h, h_all, dh_all, x, h0, w_xh, w_hh, code, bptt_steps,
                                  clip)
     return dx, dh0, dw_xh, dw_hh, db_h

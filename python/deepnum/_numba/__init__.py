@@ -9,7 +9,7 @@ import sys
 
 import numba
 
-from .._reference import compose_mlp_train_step
+from .._reference import _compose_mlp_train_step
 from .activations import activation_backward, activation_forward
 from .conv2d import conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # the fused MLP step is a composition of the kernels above (mirrors cpp/mlp.cpp)
-mlp_train_step = compose_mlp_train_step(sys.modules[__name__])
+mlp_train_step = _compose_mlp_train_step(sys.modules[__name__])
 
 
 def set_num_threads(n):

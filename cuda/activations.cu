@@ -1,0 +1,45 @@
+/* activations: elementwise nonlinearities on the device, codes as in cpp/kernels.h (Activation).
+ *   forward:  linear, sigmoid, tanh, relu, leaky_relu of x;  backward: dx from dy through the saved output y.
+ * The per-element formulas are ew::activation_forward / activation_backward in elementwise.h (shared with the
+ * host copies that the CPU tests check). Layout: any shape, n elements, C-contiguous; grid-stride loops.
+ */
+#include "common.cuh"
+#include "elementwise.h"
+
+namespace deepnum {
+namespace cuda {
+namespace {
+
+template <class T>
+__global__ void forward_kernel(T* y, const T* x, int act, T alpha, i64 n) {
+  for (i64 i = grid_start(); i < n; i += grid_stride()) y[i] = ew::activation_forward(x[i], act, alpha);
+}
+
+template <class T>
+__global__ void backward_kernel(T* dx, const T* y, const T* dy, int act, T alpha, i64 n) {
+  for (i64 i = grid_start(); i < n; i += grid_stride()) dx[i] = ew::activation_backward(y[i], dy[i], act, alpha);
+}
+
+}  // namespace
+
+template <class T>
+void activation_forward(T* y, const T* x, int act, double alpha, i64 n) {
+  // x and y are (n,) in any shape
+  forward_kernel<<<blocks_for(n), kThreads>>>(y, x, act, static_cast<T>(alpha), n);
+  DN_CHECK_LAUNCH();
+}
+
+template <class T>
+void activation_backward(T* dx, const T* y, const T* dy, int act, double alpha, i64 n) {
+  // y, dy and dx are (n,) in any shape
+  backward_kernel<<<blocks_for(n), kThreads>>>(dx, y, dy, act, static_cast<T>(alpha), n);
+  DN_CHECK_LAUNCH();
+}
+
+template void activation_forward<float>(float*, const float*, int, double, i64);
+template void activation_forward<double>(double*, const double*, int, double, i64);
+template void activation_backward<float>(float*, const float*, const float*, int, double, i64);
+template void activation_backward<double>(double*, const double*, const double*, int, double, i64);
+
+}  // namespace cuda
+}  // namespace deepnum

@@ -1,0 +1,55 @@
+// Device-side helpers shared by cuda/*.cu: launch sizes, grid-stride loops, fixed-order reductions.
+#pragma once
+#include <algorithm>
+
+#include "check.h"
+#include "kernels.h"
+
+namespace deepnum {
+namespace cuda {
+
+constexpr int kThreads = 256;        // threads per block of the elementwise kernels
+constexpr i64 kMaxBlocks = 65535;    // grid size cap; grid-stride loops cover the rest
+
+// Blocks for n elements at `threads` per block, at least 1 and at most kMaxBlocks.
+inline unsigned blocks_for(i64 n, int threads = kThreads) {
+  return static_cast<unsigned>(std::clamp<i64>((n + threads - 1) / threads, 1, kMaxBlocks));
+}
+
+// First index and stride of a 1-D grid-stride loop, in 64-bit arithmetic.
+__device__ inline i64 grid_start() { return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ inline i64 grid_stride() { return static_cast<i64>(blockDim.x) * gridDim.x; }
+
+// Sum of v over the block (blockDim.x a power of two, <= 1024), in a fixed tree order; the result
+// is valid in thread 0. `shared` holds blockDim.x doubles. Ends with a __syncthreads().
+__device__ inline double block_sum(double v, double* shared) {
+  const unsigned t = threadIdx.x;
+  shared[t] = v;
+  __syncthreads();
+  for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
+    if (t < w) shared[t] += shared[t + w];
+    __syncthreads();
+  }
+  const double s = shared[0];
+  __syncthreads();
+  return s;
+}
+
+// A device flag for "some value was out of range": raise() stores 1; check() copies it back
+// (a synchronising copy of one int) and reports whether it was set.
+class Flag {
+ public:
+  Flag() : buf_(sizeof(int)) { fill_zero(buf_.data(), sizeof(int)); }
+  int* ptr() const { return buf_.as<int>(); }
+  bool raised() const {
+    int v = 0;
+    copy_to_host(&v, buf_.data(), sizeof(int));
+    return v != 0;
+  }
+
+ private:
+  Buffer buf_;
+};
+
+}  // namespace cuda
+}  // namespace deepnum

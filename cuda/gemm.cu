@@ -1,0 +1,113 @@
+/* gemm: c (M,N) = op(a) (M,K) · op(b) (K,N), all row-major and C-contiguous on the device; op(a) = aᵀ when
+ * trans_a (a stored (K,M)), op(b) = bᵀ when trans_b (b stored (N,K)). c is overwritten (or, inside the
+ * library, accumulated into with `accumulate`).
+ *
+ * One tiled shared-memory kernel, templated on the transposes and the dtype: a block of 256 threads computes a
+ * 64 x 64 tile of c, marching over K in slices of 16. Each slice of op(a) (64 x 16) and op(b) (16 x 64) is
+ * loaded into shared memory with the contiguous dimension of the stored matrix across consecutive threads
+ * (coalesced for every transpose), zero-padded at the edges; each thread then accumulates a 4 x 4 register
+ * block of c at rows ty + 16·i and columns tx + 16·j (strided, so the stores of a warp are contiguous and the
+ * shared-memory reads conflict-free). Each c element is one sum over k in order, so results are deterministic.
+ * Tile rows beyond gridDim.y · 64 are covered by a loop over blockIdx.y (grid.y is capped at 65535).
+ */
+#include "common.cuh"
+
+namespace deepnum {
+namespace cuda {
+namespace {
+
+constexpr int kBM = 64, kBN = 64, kBK = 16, kTM = 4, kTN = 4;
+constexpr int kGemmThreads = (kBM / kTM) * (kBN / kTN);  // 256
+static_assert(kBM * kBK % kGemmThreads == 0 && kBK * kBN % kGemmThreads == 0, "tile loads must divide evenly");
+
+template <class T, bool TA, bool TB>
+__global__ void __launch_bounds__(kGemmThreads)
+    gemm_kernel(T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b, i64 M, i64 N, i64 K,
+                bool accumulate) {
+  __shared__ T As[kBK][kBM];  // As[k][i] = op(a)(row0 + i, k0 + k)
+  __shared__ T Bs[kBK][kBN];  // Bs[k][j] = op(b)(k0 + k, col0 + j)
+  const int tid = threadIdx.x, tx = tid % (kBN / kTN), ty = tid / (kBN / kTN);
+  const i64 col0 = static_cast<i64>(blockIdx.x) * kBN;
+  const i64 m_tiles = (M + kBM - 1) / kBM;
+  for (i64 bm = blockIdx.y; bm < m_tiles; bm += gridDim.y) {
+    const i64 row0 = bm * kBM;
+    T acc[kTM][kTN];
+#pragma unroll
+    for (int i = 0; i < kTM; ++i)
+#pragma unroll
+      for (int j = 0; j < kTN; ++j) acc[i][j] = T(0);
+
+    for (i64 k0 = 0; k0 < K; k0 += kBK) {
+#pragma unroll
+      for (int l = tid; l < kBM * kBK; l += kGemmThreads) {
+        // stored a is (M,K) row-major (contiguous in k) or, with TA, (K,M) (contiguous in i)
+        const int li = TA ? l % kBM : l / kBK, lk = TA ? l / kBM : l % kBK;
+        const i64 i = row0 + li, k = k0 + lk;
+        T v = T(0);
+        if (i < M && k < K) v = TA ? a[k * M + i] : a[i * K + k];
+        As[lk][li] = v;
+      }
+#pragma unroll
+      for (int l = tid; l < kBK * kBN; l += kGemmThreads) {
+        // stored b is (K,N) row-major (contiguous in j) or, with TB, (N,K) (contiguous in k)
+        const int lj = TB ? l / kBK : l % kBN, lk = TB ? l % kBK : l / kBN;
+        const i64 j = col0 + lj, k = k0 + lk;
+        T v = T(0);
+        if (j < N && k < K) v = TB ? b[j * K + k] : b[k * N + j];
+        Bs[lk][lj] = v;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int k = 0; k < kBK; ++k) {
+        T ar[kTM], br[kTN];
+#pragma unroll
+        for (int i = 0; i < kTM; ++i) ar[i] = As[k][ty + i * (kBM / kTM)];
+#pragma unroll
+        for (int j = 0; j < kTN; ++j) br[j] = Bs[k][tx + j * (kBN / kTN)];
+#pragma unroll
+        for (int i = 0; i < kTM; ++i)
+#pragma unroll
+          for (int j = 0; j < kTN; ++j) acc[i][j] += ar[i] * br[j];
+      }
+      __syncthreads();
+    }
+
+#pragma unroll
+    for (int i = 0; i < kTM; ++i) {
+      const i64 r = row0 + ty + i * (kBM / kTM);
+      if (r >= M) continue;
+#pragma unroll
+      for (int j = 0; j < kTN; ++j) {
+        const i64 q = col0 + tx + j * (kBN / kTN);
+        if (q < N) c[r * N + q] = accumulate ? c[r * N + q] + acc[i][j] : acc[i][j];
+      }
+    }
+  }
+}
+
+template <class T, bool TA, bool TB>
+void launch(T* c, const T* a, const T* b, i64 M, i64 N, i64 K, bool accumulate) {
+  const i64 n_tiles = (N + kBN - 1) / kBN, m_tiles = (M + kBM - 1) / kBM;
+  if (n_tiles > 0x7fffffff) throw std::invalid_argument("gemm: N is too large for the CUDA grid");
+  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(std::min<i64>(m_tiles, kMaxBlocks)));
+  gemm_kernel<T, TA, TB><<<grid, kGemmThreads>>>(c, a, b, M, N, K, accumulate);
+  DN_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+template <class T>
+void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, bool accumulate) {
+  // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
+  if (M <= 0 || N <= 0) return;
+  if (trans_a)
+    trans_b ? launch<T, true, true>(c, a, b, M, N, K, accumulate) : launch<T, true, false>(c, a, b, M, N, K, accumulate);
+  else
+    trans_b ? launch<T, false, true>(c, a, b, M, N, K, accumulate) : launch<T, false, false>(c, a, b, M, N, K, accumulate);
+}
+
+template void gemm<float>(float*, const float*, const float*, bool, bool, i64, i64, i64, bool);
+template void gemm<double>(double*, const double*, const double*, bool, bool, i64, i64, i64, bool);
+
+}  // namespace cuda
+}  // namespace deepnum

@@ -1,0 +1,78 @@
+/* linear: fully connected layer on a batch, built on gemm.
+ *   forward:  y = x · w + b
+ *   backward: dx = dy · wᵀ, dw = xᵀ · dy, db = sum of dy over the batch (all written with `=`)
+ * Layout: x (N,n_in), w (n_in,n_out), b (n_out), y (N,n_out), row-major on the device.
+ * column_sums: a block owns 32 columns; its 32 x 8 threads each sum every 8th row of one column in double,
+ * then the 8 partial sums are added in a fixed order: deterministic, no atomics.
+ */
+#include "common.cuh"
+
+namespace deepnum {
+namespace cuda {
+namespace {
+
+constexpr int kCols = 32, kRowLanes = 8;
+
+template <class T>
+__global__ void add_bias_kernel(T* y, const T* b, i64 rows, i64 n) {
+  const i64 total = rows * n;
+  for (i64 i = grid_start(); i < total; i += grid_stride()) y[i] += b[i % n];
+}
+
+template <class T>
+__global__ void column_sums_kernel(T* db, const T* dy, i64 rows, i64 n) {
+  __shared__ double part[kRowLanes][kCols];
+  const int tx = threadIdx.x % kCols, ty = threadIdx.x / kCols;
+  for (i64 j0 = static_cast<i64>(blockIdx.x) * kCols; j0 < n; j0 += static_cast<i64>(gridDim.x) * kCols) {
+    const i64 j = j0 + tx;
+    double acc = 0.0;
+    if (j < n)
+      for (i64 r = ty; r < rows; r += kRowLanes) acc += static_cast<double>(dy[r * n + j]);
+    part[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && j < n) {
+      double s = part[0][tx];
+      for (int l = 1; l < kRowLanes; ++l) s += part[l][tx];
+      db[j] = static_cast<T>(s);
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace
+
+template <class T>
+void column_sums(T* db, const T* dy, i64 rows, i64 n) {
+  // dy is (rows,n), db is (n,)
+  if (n <= 0) return;
+  column_sums_kernel<<<blocks_for(n, kCols), kCols * kRowLanes>>>(db, dy, rows, n);
+  DN_CHECK_LAUNCH();
+}
+
+template <class T>
+void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out) {
+  // x is (N,n_in), w is (n_in,n_out), b is (n_out,), y is (N,n_out)
+  gemm(y, x, w, false, false, N, n_out, n_in);
+  add_bias_kernel<<<blocks_for(N * n_out), kThreads>>>(y, b, N, n_out);
+  DN_CHECK_LAUNCH();
+}
+
+template <class T>
+void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out) {
+  // dy is (N,n_out), x and dx are (N,n_in), w and dw are (n_in,n_out), db is (n_out,); dx may be nullptr
+  if (dx) gemm(dx, dy, w, false, true, N, n_in, n_out);
+  gemm(dw, x, dy, true, false, n_in, n_out, N);
+  column_sums(db, dy, N, n_out);
+}
+
+template void column_sums<float>(float*, const float*, i64, i64);
+template void column_sums<double>(double*, const double*, i64, i64);
+template void linear_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64);
+template void linear_forward<double>(double*, const double*, const double*, const double*, i64, i64, i64);
+template void linear_backward<float>(float*, float*, float*, const float*, const float*, const float*, i64, i64,
+                                     i64);
+template void linear_backward<double>(double*, double*, double*, const double*, const double*, const double*, i64,
+                                      i64, i64);
+
+}  // namespace cuda
+}  // namespace deepnum

@@ -1,0 +1,87 @@
+/* max_pool2d: max over (size_h, size_w) windows with stride, no padding, NCHW, on the device.
+ *   forward:  one thread per output: y = max of the window at (p·sh, q·sw), argmax = h·W + w inside its (H,W)
+ *             plane; the first maximum in row-major window order wins and a NaN wins over any number (the first
+ *             NaN), as in cpp/pool.cpp and _reference.max_pool2d_forward.
+ *   backward: dx = 0, then one thread per (n, c) plane adds dy at its argmax positions in (p, q) order, as
+ *             cpp/pool.cpp does (the kernel signature carries no window size, so a dx element cannot find its
+ *             windows to gather from): no atomics, deterministic. The argmax values are checked first on the
+ *             device (a flag copied back); one outside [0, H·W) throws std::invalid_argument, nothing is written.
+ * Layout: x and dx (N,C,H,W), y, dy and argmax (N,C,P,Q).
+ */
+#include "common.cuh"
+
+namespace deepnum {
+namespace cuda {
+namespace {
+
+template <class T>
+__global__ void pool_forward_kernel(T* y, i64* argmax, const T* x, i64 NC, i64 H, i64 W, i64 P, i64 Q, i64 size_h,
+                                    i64 size_w, i64 sh, i64 sw) {
+  const i64 total = NC * P * Q;
+  for (i64 e = grid_start(); e < total; e += grid_stride()) {
+    const i64 nc = e / (P * Q), p = (e / Q) % P, q = e % Q;
+    const T* plane = x + nc * H * W;
+    const i64 h0 = p * sh, w0 = q * sw;
+    T best = plane[h0 * W + w0];
+    i64 best_idx = h0 * W + w0;
+    for (i64 r = 0; r < size_h; ++r)
+      for (i64 s = 0; s < size_w; ++s) {
+        const i64 idx = (h0 + r) * W + w0 + s;
+        const T v = plane[idx];
+        if (v > best || (isnan(v) && !isnan(best))) {
+          best = v;
+          best_idx = idx;
+        }
+      }
+    y[e] = best;
+    argmax[e] = best_idx;
+  }
+}
+
+__global__ void argmax_range_kernel(int* bad, const i64* argmax, i64 n, i64 HW) {
+  for (i64 e = grid_start(); e < n; e += grid_stride())
+    if (argmax[e] < 0 || argmax[e] >= HW) *bad = 1;  // every writer stores the same value
+}
+
+// One thread per (n, c) plane: dx = 0 was written before; adds dy at the argmax positions in (p, q) order.
+template <class T>
+__global__ void pool_backward_kernel(T* dx, const T* dy, const i64* argmax, i64 NC, i64 HW, i64 PQ) {
+  for (i64 nc = grid_start(); nc < NC; nc += grid_stride()) {
+    T* d = dx + nc * HW;
+    const T* g = dy + nc * PQ;
+    const i64* am = argmax + nc * PQ;
+    for (i64 j = 0; j < PQ; ++j) d[am[j]] += g[j];  // argmax checked to lie in [0, HW) before the launch
+  }
+}
+
+}  // namespace
+
+template <class T>
+void max_pool2d_forward(T* y, i64* argmax, const T* x, i64 N, i64 C, i64 H, i64 W, i64 size_h, i64 size_w, i64 sh,
+                        i64 sw) {
+  // x is (N,C,H,W); y and argmax are (N,C,P,Q)
+  const i64 P = (H - size_h) / sh + 1, Q = (W - size_w) / sw + 1;
+  pool_forward_kernel<<<blocks_for(N * C * P * Q), kThreads>>>(y, argmax, x, N * C, H, W, P, Q, size_h, size_w, sh,
+                                                               sw);
+  DN_CHECK_LAUNCH();
+}
+
+template <class T>
+void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i64 H, i64 W, i64 P, i64 Q) {
+  // dy and argmax are (N,C,P,Q), dx is (N,C,H,W)
+  Flag bad;
+  argmax_range_kernel<<<blocks_for(N * C * P * Q), kThreads>>>(bad.ptr(), argmax, N * C * P * Q, H * W);
+  DN_CHECK_LAUNCH();
+  if (bad.raised()) throw std::invalid_argument("max_pool2d_backward: argmax index out of range");
+  fill_zero(dx, sizeof(T) * N * C * H * W);
+  pool_backward_kernel<<<blocks_for(N * C, 64), 64>>>(dx, dy, argmax, N * C, H * W, P * Q);
+  DN_CHECK_LAUNCH();
+}
+
+template void max_pool2d_forward<float>(float*, i64*, const float*, i64, i64, i64, i64, i64, i64, i64, i64);
+template void max_pool2d_forward<double>(double*, i64*, const double*, i64, i64, i64, i64, i64, i64, i64, i64);
+template void max_pool2d_backward<float>(float*, const float*, const i64*, i64, i64, i64, i64, i64, i64);
+template void max_pool2d_backward<double>(double*, const double*, const i64*, i64, i64, i64, i64, i64, i64);
+
+}  // namespace cuda
+}  // namespace deepnum
