@@ -37,7 +37,7 @@ def _shape(a):
 
 def _is_array(a):
     """Whether ``a`` is an array of the active backend: numpy.ndarray, or DeviceArray for cuda."""
-    return isinstance(a, _backend.array_type(_backend.name))
+    return isinstance(a, np.ndarray) if _backend.name != "cuda" else isinstance(a, _backend.array_type("cuda"))
 
 
 def _array_name():
@@ -62,12 +62,12 @@ def _float_array(op, name, a, ndim=None, dims=None):
         raise ValueError(f"{op}: {name} must be {ndim}-D{layout}, got shape {_shape(a)}")
     if a.size == 0:
         raise ValueError(f"{op}: {name} is empty, shape {_shape(a)}")
-    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
+    return a if not isinstance(a, np.ndarray) or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _same_dtype(op, **arrays):
-    dtypes = {a.dtype for a in arrays.values()}
-    if len(dtypes) > 1:
+    first, *rest = arrays.values()
+    if any(a.dtype != first.dtype for a in rest):
         desc = ", ".join(f"{k} {v.dtype}" for k, v in arrays.items())
         raise TypeError(f"{op}: all arrays must share one dtype, got {desc}")
 
