@@ -159,12 +159,14 @@ void pack_panels(T* dst, View<T> X, i64 x0, i64 nx, i64 k0, i64 kc) {
 
 // ---- micro- and macro-kernel -------------------------------------------------------------
 
-// One MR x (NV·VW) tile of c from packed panels a (kc x MR) and b (kc x NV·VW): accumulators
-// live in MR·NV vector registers of VW lanes. c = acc when overwrite, else c += acc.
+// One MR x (NV·VW) tile of c over kc values of k: element (i, k) of a at a[i·ars + k·acs] (a packed
+// panel, ars = 1 and acs = MR, or op(a) in place), row k of b (NV·VW values) at b + k·ldb (a packed
+// panel, ldb = NV·VW, or op(b) in place). Accumulators live in MR·NV vector registers of VW lanes.
+// c = acc when overwrite, else c += acc.
 template <class T, int MR, int NV, int VW>
-[[gnu::always_inline]] inline void micro_tile(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool overwrite) {
+[[gnu::always_inline]] inline void micro_tile(i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 ldb, T* c,
+                                              i64 ldc, bool overwrite) {
   typedef T V __attribute__((vector_size(VW * sizeof(T))));
-  constexpr int NR = NV * VW;
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -173,10 +175,10 @@ template <class T, int MR, int NV, int VW>
   for (i64 k = 0; k < kc; ++k) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * NR + v * VW, sizeof(V));
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * VW, sizeof(V));
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const T ai = a[k * MR + i];
+      const T ai = a[i * ars + k * acs];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
     }
@@ -208,9 +210,9 @@ template <class T, int MR, int NV, int VW>
       const T* ai = ap + i * kc;
       T* cij = c + i * ldc + j;
       if (i + MR <= mc && j + NR <= nc) {
-        micro_tile<T, MR, NV, VW>(kc, ai, bj, cij, ldc, overwrite);
+        micro_tile<T, MR, NV, VW>(kc, ai, 1, MR, bj, NR, cij, ldc, overwrite);
       } else {
-        micro_tile<T, MR, NV, VW>(kc, ai, bj, tile, NR, true);
+        micro_tile<T, MR, NV, VW>(kc, ai, 1, MR, bj, NR, tile, NR, true);
         const i64 m_n = std::min<i64>(MR, mc - i), n_n = std::min<i64>(NR, nc - j);
         for (i64 ii = 0; ii < m_n; ++ii)
           for (i64 jj = 0; jj < n_n; ++jj)
@@ -246,45 +248,18 @@ struct Avx512 {
 
 // ---- small-M path ------------------------------------------------------------------------
 
-// One MR x (NV·VW) tile of c = A · b over all of K: A read in place (rows of the tile from a,
-// element (i, k) at a[i·ars + k·acs]), b rows of NV·VW values ldb apart. c is overwritten.
-template <class T, int MR, int NV, int VW>
-[[gnu::always_inline]] inline void small_tile(i64 K, const T* a, i64 ars, i64 acs, const T* b, i64 ldb, T* c,
-                                              i64 ldc) {
-  typedef T V __attribute__((vector_size(VW * sizeof(T))));
-  V acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-  for (i64 k = 0; k < K; ++k) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * VW, sizeof(V));
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const T ai = a[i * ars + k * acs];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
-    }
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(c + i * ldc + v * VW, &acc[i][v], sizeof(V));
-}
-
 // Rows [0, M) of one column block of c (NV·VW columns at b and c): tiles of SMR rows, then one
 // tile of the remaining rows, each with its own compile-time row count.
 template <class T, int SMR, int NV, int VW, int R = SMR>
 [[gnu::always_inline]] inline void small_rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc) {
   if constexpr (R == SMR) {
     i64 i = 0;
-    for (; i + SMR <= M; i += SMR) small_tile<T, SMR, NV, VW>(K, &A(i, 0), A.rs, A.cs, b, ldb, c + i * ldc, ldc);
+    for (; i + SMR <= M; i += SMR)
+      micro_tile<T, SMR, NV, VW>(K, &A(i, 0), A.rs, A.cs, b, ldb, c + i * ldc, ldc, true);
     if (i < M) small_rows<T, SMR, NV, VW, SMR - 1>(M - i, K, {&A(i, 0), A.rs, A.cs}, b, ldb, c + i * ldc, ldc);
   } else if constexpr (R > 0) {
     if (M == R)
-      small_tile<T, R, NV, VW>(K, A.p, A.rs, A.cs, b, ldb, c, ldc);
+      micro_tile<T, R, NV, VW>(K, A.p, A.rs, A.cs, b, ldb, c, ldc, true);
     else
       small_rows<T, SMR, NV, VW, R - 1>(M, K, A, b, ldb, c, ldc);
   }
