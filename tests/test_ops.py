@@ -341,7 +341,7 @@ def test_deterministic_across_threads(op, backend, data):
 
 def large_inputs(rng):
     """Shapes big enough to take the threaded and tiled paths (the seed models' sizes)."""
-    n = 100_003  # above the elementwise threading threshold, not a multiple of any SIMD width
+    n = 300_007  # above the elementwise threading threshold (cpp/parallel.h), not a multiple of any SIMD width
     x = rng.standard_normal(n).astype(np.float32)
     return {
         "gemm": lambda: ops.gemm(rng.standard_normal((203, 517)).astype(np.float32),
@@ -356,7 +356,7 @@ def large_inputs(rng):
                                               rng.standard_normal((40, 20, 5, 5)).astype(np.float32)),
         "conv2d_forward": lambda: ops.conv2d_forward(rng.standard_normal((10, 1, 28, 28)).astype(np.float32),
                                                      rng.standard_normal((20, 1, 5, 5)).astype(np.float32)),
-        "pool": lambda: ops.max_pool2d_forward(rng.standard_normal((10, 20, 24, 24)).astype(np.float32)),
+        "pool": lambda: ops.max_pool2d_forward(rng.standard_normal((30, 20, 24, 24)).astype(np.float32)),
         "softmax": lambda: ops.softmax_nll_forward(rng.standard_normal((600, 10)).astype(np.float32),
                                                    rng.integers(0, 10, 600)),
         "sigmoid": lambda: ops.activation_forward("sigmoid", x),
@@ -374,9 +374,10 @@ def _adam_large(x):
 
 
 def _rnn_large(rng):
-    """seq-MNIST sizes, N large enough that the elementwise steps run threaded (N·H > 32768)."""
-    x = rng.standard_normal((28, 300, 28)).astype(np.float32)
-    h0 = np.zeros((300, 128), np.float32)
+    """seq-MNIST's layer sizes (8 of its 28 steps), N large enough that the elementwise steps run
+    threaded (N·H above the threshold of cpp/parallel.h)."""
+    x = rng.standard_normal((8, 2100, 28)).astype(np.float32)
+    h0 = np.zeros((2100, 128), np.float32)
     w_xh = (rng.standard_normal((28, 128)) / np.sqrt(28)).astype(np.float32)
     w_hh = (rng.standard_normal((128, 128)) * 0.5 / np.sqrt(128)).astype(np.float32)
     h_all = ops.rnn_forward(x, h0, w_xh, w_hh, np.zeros(128, np.float32))
