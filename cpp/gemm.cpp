@@ -1,29 +1,27 @@
 /* gemm: c (M,N) = op(a) (M,K) · op(b) (K,N), all row-major and C-contiguous; op(a) = aᵀ when
  * trans_a (a stored (K,M)), op(b) = bᵀ when trans_b (b stored (N,K)). c is overwritten.
  *
- * Two paths, chosen from the sizes alone (never from the thread count):
- *   - direct, for matrix-vector like shapes (M < kDirectSize, or N < kDirectSize with contiguous
- *     columns of op(b)) where tiles would be mostly padding: no packing; either each c row
- *     accumulates a(i,k)·(row k of op(b)) over k in order or, when the columns of op(b) are
- *     contiguous, each c element is a dot product in kLanes interleaved partial sums;
- *   - small M (M <= kSmallM, rows of op(b) contiguous): the shapes of a layer on a small batch; no
- *     packing of op(b) (it would cost as much as the product): a register-blocked tile of up to
- *     SMR rows x NR columns reads op(a) in place and op(b) rows where they lie, and keeps its
- *     accumulators over the whole of K (each c element summed over k in order); the last partial
- *     NR columns come from a small zero-padded copy;
+ * Five paths, chosen from the sizes and layouts alone (never from the thread count), in this order:
+ *   - small M or short K (M <= kSmallM or K <= kSmallM, rows of op(b) contiguous): a layer on a
+ *     small batch, a matrix-vector product, a weight gradient over a small batch; no packing of
+ *     op(b) (it would cost as much as the product): a register-blocked tile of up to SMR rows x NR
+ *     columns reads op(a) in place and op(b) rows where they lie, and keeps its accumulators over
+ *     the whole of K (each c element summed over k in order); the last partial NR columns come
+ *     from a small zero-padded copy;
  *   - small N with op(a) stored transposed (weight gradients xᵀ·dy of a narrow layer): the
  *     small-M product cᵀ = op(b)ᵀ · op(a)ᵀ into a scratch buffer, transposed into c;
- *   - skinny N (N <= kSkinnyN, rows of op(a) contiguous: a narrow layer's forward, a convolution's
- *     dw): dot products of a rows with the rows of op(b)ᵀ (in place when b is stored transposed,
- *     else packed), each in VW interleaved partial sums;
- *   - blocked (after BLIS / Goto): K is cut into blocks of KC, op(b) into blocks of KC x NC and
- *     op(a) into blocks of MC x KC; both are packed into panels (MR rows of op(a), NR columns of
- *     op(b), zero-padded), and a register-blocked MR x NR micro-kernel runs over the panels. Each
- *     c element is the sum of its K blocks in order, each block summed over k in order.
+ *   - skinny N or small M with rows of op(a) contiguous in k (N <= kSkinnyN or M < kDirectSize: a
+ *     narrow layer's forward, a convolution's dw, dy·wᵀ for one sample): dot products of a rows
+ *     with the rows of op(b)ᵀ (in place when b is stored transposed, else packed), each in VW
+ *     interleaved partial sums;
+ *   - direct, for the remaining matrix-vector like shapes (M or N < kDirectSize): no packing;
+ *     each c row accumulates a(i,k)·(row k of op(b)) over k in order or, when the columns of op(b)
+ *     are contiguous, each c element is a dot product in kLanes interleaved partial sums;
  * The micro-kernel is written with GCC vector extensions and compiled once per SIMD level
  * (AVX-512, AVX2, baseline; simd_level() picks one at run time) with a tile shape that fits
- * that level's registers. Threads (OpenMP) each own a rectangle (blocked), column blocks (small M) or a range of rows or
- * columns (direct) of c, never a slice of K, so results are bit-identical for any thread count. Called
+ * that level's registers. Threads (OpenMP) each own a rectangle (blocked), a range of column blocks
+ * (small M) or a range of rows or columns (the others) of c, never a slice of K, so results are
+ * bit-identical for any thread count. Called
  * from inside a parallel region, gemm runs serially on the calling thread.
  */
 #include <omp.h>
@@ -600,14 +598,14 @@ void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N
   // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
   const View<T> A = trans_a ? View<T>{a, 1, M} : View<T>{a, K, 1};
   const View<T> B = trans_b ? View<T>{b, 1, K} : View<T>{b, N, 1};
-  if (M < kDirectSize || (N < kDirectSize && B.rs == 1))
-    gemm_direct_parallel(c, A, B, M, N, K);
-  else if ((M <= kSmallM || K <= kSmallM) && B.cs == 1)
+  if ((M <= kSmallM || K <= kSmallM) && B.cs == 1)
     gemm_small_m(c, A, B, M, N, K);
   else if (N <= kSmallM && A.rs == 1)
     gemm_transposed_small_m(c, A, B, M, N, K);
-  else if (N <= kSkinnyN && A.cs == 1)
+  else if ((N <= kSkinnyN || M < kDirectSize) && A.cs == 1)
     gemm_skinny_n(c, A, B, M, N, K);
+  else if (M < kDirectSize || N < kDirectSize)
+    gemm_direct_parallel(c, A, B, M, N, K);
   else
     gemm_blocked(c, A, B, M, N, K);
 }
