@@ -13,7 +13,7 @@
  *     clip > 0: when the global 2-norm of (dw_xh, dw_hh, db_h) (squares summed serially in double, in that
  *     order) exceeds clip, all three are multiplied by T(clip / norm). dx and dh0 are never clipped.
  * Activations: linear, sigmoid, tanh, relu (codes in kernels.h); act' through the saved output, exactly as in
- * activations.cpp. Float tanh and sigmoid are branch-free polynomials (within 2 ulp) that vectorise; double uses libm.
+ * activations.cpp, with the same element functions (activation_math.h).
  * Layout (time-major, row-major): x, dx (T,N,D); h0, dh0 (N,H); h_all, dh_all (T,N,H); w_xh (D,H); w_hh (H,H);
  * b_h (H). Threads: gemm's own (each thread owns a block of its output); elementwise steps over contiguous row or
  * element ranges; db over column ranges. Scratch: 2·(T,N,H), plus 2·(k,N,H) for BPTT(k).
@@ -25,57 +25,12 @@
 #include <utility>
 #include <vector>
 
+#include "activation_math.h"
 #include "kernels.h"
 #include "parallel.h"
 
 namespace deepnum {
 namespace {
-
-// ---- activations -------------------------------------------------------------------------
-// float: branch-free Cephes tanhf / expf (within 2 ulp of the exact values over the whole float range; inf and
-// NaN as std::tanh and 1/(1+exp(-x))), so the per-step loops vectorise; the libm calls would not and dominate the
-// forward pass at seq-MNIST sizes. double: libm.
-
-// e^x for x <= 0: Cephes expf's range reduction and polynomial. Below -87.3 (e^x < 1.2e-38) the argument is
-// clamped, so no denormals are produced; NaN propagates.
-[[gnu::always_inline]] inline float exp_nonpositive(float x) {
-  const float xc = x > -87.3f ? x : -87.3f;                          // NaN -> -87.3, restored below
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2), |n| <= 126
-  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;    // x - n·ln 2 in two parts
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;  // 2^n
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  const float y = p * scale;
-  return x == x ? y : x;
-}
-
-[[gnu::always_inline]] inline float tanh_(float x) {
-  const float a = std::fabs(x), z = x * x;
-  float s = -5.70498872745e-3f;  // Cephes tanhf's odd polynomial, used for |x| < 0.625
-  s = s * z + 2.06390887954e-2f;
-  s = s * z - 5.37397155531e-2f;
-  s = s * z + 1.33314422036e-1f;
-  s = s * z - 3.33332819422e-1f;
-  s = s * z * x + x;
-  const float e = exp_nonpositive(-2.0f * a);  // tanh|x| = (1 - e^-2|x|) / (1 + e^-2|x|), no overflow
-  const float l = std::copysign((1.0f - e) / (1.0f + e), x);
-  return a < 0.625f ? s : l;
-}
-
-[[gnu::always_inline]] inline float sigmoid_(float x) {
-  const float e = exp_nonpositive(-std::fabs(x)), q = 1.0f / (1.0f + e);
-  return x >= 0.0f ? q : e * q;
-}
-
-[[gnu::always_inline]] inline double tanh_(double x) { return std::tanh(x); }
-[[gnu::always_inline]] inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // ---- steps -------------------------------------------------------------------------------
 
