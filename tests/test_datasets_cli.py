@@ -76,6 +76,10 @@ def test_train_command_end_to_end(tmp_path, capsys):
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3]
     assert cli.main(["evaluate", str(out / "weights.npz"), "--data", str(data)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == last
+    assert cli.main(["evaluate", str(out / "weights.npz"), "--data", str(data), "--first", "7"]) == 0
+    assert capsys.readouterr().out.startswith("test images: 7, misclassified: ")
+    with pytest.raises(SystemExit, match="--first must be in"):
+        cli.main(["evaluate", str(out / "weights.npz"), "--data", str(data), "--first", "0"])
 
 
 def test_info_command():

@@ -57,8 +57,14 @@ def _plots(result, data, out):
 
 def _evaluate(args):
     model = Sequential.load(args.weights)
-    _, _, test = datasets.mnist(args.data)
-    scores = model.evaluate(test)
+    _, _, (x, y) = datasets.mnist(args.data)
+    if args.first is not None:
+        if not 1 <= args.first <= len(x):
+            raise SystemExit(f"deepnum evaluate: --first must be in [1, {len(x)}], got {args.first}")
+        x, y = x[:args.first], y[:args.first]
+    scores = model.evaluate((x, y))
+    errors = round(scores["error"] * len(x))
+    print(f"test images: {len(x)}, misclassified: {errors} ({100 * errors / len(x):.6f}%)")
     print(f"test loss {scores['loss']:.4f}")
     print(f"test accuracy: {100 * scores['accuracy']:.2f}% (error {100 * scores['error']:.2f}%)")
     return 0
@@ -98,6 +104,9 @@ def main(argv=None):
     e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set")
     e.add_argument("weights")
     e.add_argument("--data")
+    e.add_argument("--first", type=int, metavar="N",
+                   help="score the first N test images only (the DeepLearningTutorials score whole minibatches: "
+                        "10000 // 600 * 600 = 9600 for logistic_sgd.py)")
     e.set_defaults(func=_evaluate)
     i = sub.add_parser("info", help="version, backends, threads, SIMD level")
     i.set_defaults(func=_info)
