@@ -274,6 +274,10 @@ template <class T, int SMR, int NV, int VW>
       small_rows<T, SMR, NV, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
       continue;
     }
+    if (N - j == VW) {  // exactly one vector of columns left: read in place
+      small_rows<T, SMR, 1, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
+      continue;
+    }
     static thread_local std::vector<T> edge_buf, tile_buf;
     const i64 n_n = N - j;
     if (static_cast<i64>(edge_buf.size()) < K * NR) edge_buf.resize(K * NR);
@@ -456,7 +460,7 @@ void gemm_skinny_n(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
   static thread_local std::vector<T> bt_buf, tail_buf;
   const i64 whole = N / kn.ng * kn.ng;
   const T* bt = B.p;
-  if (B.rs != 1) {
+  if (B.rs != 1 || B.cs != K) {  // op(b)ᵀ is not stored as K-long rows: pack it
     if (static_cast<i64>(bt_buf.size()) < whole * K) bt_buf.resize(whole * K);
     for (i64 j = 0; j < whole; ++j)
       for (i64 k = 0; k < K; ++k) bt_buf[j * K + k] = B(k, j);
@@ -594,10 +598,9 @@ void gemm_blocked(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
 }  // namespace
 
 template <class T>
-void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K) {
-  // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
-  const View<T> A = trans_a ? View<T>{a, 1, M} : View<T>{a, K, 1};
-  const View<T> B = trans_b ? View<T>{b, 1, K} : View<T>{b, N, 1};
+void gemm_strided(T* c, const T* a, i64 a_rs, i64 a_cs, const T* b, i64 b_rs, i64 b_cs, i64 M, i64 N, i64 K) {
+  // c is (M,N) contiguous; op(a)(i,k) = a[i·a_rs + k·a_cs], op(b)(k,j) = b[k·b_rs + j·b_cs], one stride of each 1
+  const View<T> A{a, a_rs, a_cs}, B{b, b_rs, b_cs};
   if ((M <= kSmallM || K <= kSmallM) && B.cs == 1)
     gemm_small_m(c, A, B, M, N, K);
   else if (N <= kSmallM && A.rs == 1)
@@ -610,6 +613,14 @@ void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N
     gemm_blocked(c, A, B, M, N, K);
 }
 
+template <class T>
+void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K) {
+  // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
+  gemm_strided(c, a, trans_a ? 1 : K, trans_a ? M : 1, b, trans_b ? 1 : N, trans_b ? K : 1, M, N, K);
+}
+
+template void gemm_strided<float>(float*, const float*, i64, i64, const float*, i64, i64, i64, i64, i64);
+template void gemm_strided<double>(double*, const double*, i64, i64, const double*, i64, i64, i64, i64, i64);
 template void gemm<float>(float*, const float*, const float*, bool, bool, i64, i64, i64);
 template void gemm<double>(double*, const double*, const double*, bool, bool, i64, i64, i64);
 

@@ -37,6 +37,10 @@ enum Activation : int { kLinear = 0, kSigmoid = 1, kTanh = 2, kRelu = 3, kLeakyR
 
 // gemm.cpp — c (M,N) = op(a) (M,K) · op(b) (K,N); a stored (K,M) if trans_a, b stored (N,K) if trans_b
 template <class T> void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K);
+// gemm.cpp — the same on strided operands (sub-blocks): c (M,N) contiguous, op(a)(i,k) = a[i·a_rs + k·a_cs],
+// op(b)(k,j) = b[k·b_rs + j·b_cs]; one of the two strides of each operand must be 1
+template <class T>
+void gemm_strided(T* c, const T* a, i64 a_rs, i64 a_cs, const T* b, i64 b_rs, i64 b_cs, i64 M, i64 N, i64 K);
 // linear.cpp — x (N,n_in), w (n_in,n_out), b (n_out), y (N,n_out); dx == nullptr: dx not computed
 template <class T> void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out);
 template <class T>
@@ -85,6 +89,10 @@ template <class T> void dropout_backward(T* dx, const T* dy, const T* mask, i64 
 template <class T>
 void sgd_update(T* param, T* velocity, const T* grad, double lr, double momentum, bool nesterov, double weight_decay,
                 i64 n);
+// the same plain SGD step (no momentum) on `rows` rows of `cols` values, ld_param / ld_grad apart, on the calling thread
+template <class T>
+void sgd_update_rows(T* param, i64 ld_param, const T* grad, i64 ld_grad, i64 rows, i64 cols, double lr,
+                     double weight_decay);
 template <class T>
 void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, double beta2, double eps,
                  double weight_decay, i64 step, i64 n);

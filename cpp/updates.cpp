@@ -5,7 +5,8 @@
  *         param -= lr·(m/c1) / (sqrt(v/c2) + eps), with c1 = 1 - b1^step, c2 = 1 - b2^step
  * Scalars are rounded to T once (bias corrections computed in double first); the per-element
  * arithmetic is in T in the order of _reference.sgd_update / adam_update.
- * Layout: param, grad, velocity, m, v are (n,) in any shape, C-contiguous.
+ * Layout: param, grad, velocity, m, v are (n,) in any shape, C-contiguous; sgd_update_rows (plain SGD on
+ * rows of a sub-block, serial: the fused MLP step's chunks) takes row strides.
  */
 #include <cmath>
 
@@ -20,6 +21,19 @@ DEEPNUM_SIMD void sgd_range(T* param, const T* grad, T lr, T wd, i64 lo, i64 hi)
   for (i64 i = lo; i < hi; ++i) {
     const T g = grad[i] + wd * param[i];
     param[i] = param[i] - lr * g;
+  }
+}
+
+// sgd_range's arithmetic on rows of a sub-block (one call: the per-call dispatch would cost more than a short row)
+template <class T>
+DEEPNUM_SIMD void sgd_rows(T* param, i64 ld_param, const T* grad, i64 ld_grad, i64 rows, i64 cols, T lr, T wd) {
+  for (i64 r = 0; r < rows; ++r) {
+    T* p = param + r * ld_param;
+    const T* gr = grad + r * ld_grad;
+    for (i64 i = 0; i < cols; ++i) {
+      const T g = gr[i] + wd * p[i];
+      p[i] = p[i] - lr * g;
+    }
   }
 }
 
@@ -64,6 +78,13 @@ void sgd_update(T* param, T* velocity, const T* grad, double lr, double momentum
 }
 
 template <class T>
+void sgd_update_rows(T* param, i64 ld_param, const T* grad, i64 ld_grad, i64 rows, i64 cols, double lr,
+                     double weight_decay) {
+  // param rows of cols values ld_param apart, grad rows ld_grad apart; on the calling thread
+  sgd_rows(param, ld_param, grad, ld_grad, rows, cols, static_cast<T>(lr), static_cast<T>(weight_decay));
+}
+
+template <class T>
 void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, double beta2, double eps,
                  double weight_decay, i64 step, i64 n) {
   // param, m, v and grad are (n,) in any shape; step >= 1
@@ -78,6 +99,8 @@ void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, d
 
 template void sgd_update<float>(float*, float*, const float*, double, double, bool, double, i64);
 template void sgd_update<double>(double*, double*, const double*, double, double, bool, double, i64);
+template void sgd_update_rows<float>(float*, i64, const float*, i64, i64, i64, double, double);
+template void sgd_update_rows<double>(double*, i64, const double*, i64, i64, i64, double, double);
 template void adam_update<float>(float*, float*, float*, const float*, double, double, double, double, double, i64,
                                  i64);
 template void adam_update<double>(double*, double*, double*, const double*, double, double, double, double, double,

@@ -211,8 +211,9 @@ def _layer_by_layer_step(model, x, y):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["linear", "sigmoid", "tanh", "relu", "leaky_relu"])
 def test_fused_mlp_step_equals_layer_by_layer(activation, dtype, backend):
-    """train_step of a Dense/SoftmaxNLL/SGD model runs as one ops.mlp_train_step call; the
-    parameters it leaves are bit-identical to the layer-by-layer path's, step after step."""
+    """train_step of a Dense/SoftmaxNLL/SGD model runs as one ops.mlp_train_step call; with layers
+    of at most one chunk (16 columns) it calls the same kernels in the same order, and the parameters
+    it leaves are bit-identical to the layer-by-layer path's, step after step."""
     x, y = blobs(40, 13, 4, dtype=dtype)
     fused, plain = (models.MLP([13, 9, 17, 4], activation, init="normal", seed=3, dtype=dtype) for _ in range(2))
     for m in (fused, plain):
@@ -223,6 +224,32 @@ def test_fused_mlp_step_equals_layer_by_layer(activation, dtype, backend):
             assert fused.train_step(x[i:i + 10], y[i:i + 10]) == _layer_by_layer_step(plain, x[i:i + 10], y[i:i + 10])
     for (key, _, p, _), (_, _, q, _) in zip(fused.parameters(), plain.parameters()):
         assert p.tobytes() == q.tobytes(), f"{backend} {activation}: parameter {key} differs"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_mlp_step_in_column_chunks(dtype):
+    """A first layer wider than one chunk (16 columns) runs in column chunks, threads owning chunks:
+    the parameters of the layer-by-layer path to rounding (a chunk's product may take another gemm
+    path, summing in another order), and bit-identical for 1 and 2 threads."""
+    x, y = blobs(128, 200, 10, dtype=dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    threads = deepnum.get_num_threads()
+    try:
+        for sizes in ([200, 100, 10], [200, 100, 70, 10]):
+            runs = {}
+            for name, nthreads in (("plain", 2), ("fused 1", 1), ("fused 2", 2)):
+                deepnum.set_num_threads(nthreads)
+                model = models.MLP(sizes, "tanh", init="normal", seed=4, dtype=dtype)
+                model.optimizer = SGD(0.1, l2=0.001)
+                for i in range(0, 128, 64):
+                    step = _layer_by_layer_step if name == "plain" else type(model).train_step
+                    step(model, x[i:i + 64], y[i:i + 64])
+                runs[name] = model.state_dict()
+            for key, p in runs["plain"].items():
+                assert runs["fused 1"][key].tobytes() == runs["fused 2"][key].tobytes(), f"{sizes} {key}: threads"
+                np.testing.assert_allclose(runs["fused 1"][key], p, rtol=tol, atol=tol, err_msg=f"{sizes} {key}")
+    finally:
+        deepnum.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("model, optimizer", [

@@ -449,10 +449,12 @@ def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0
     and ``b_l -= lr·db_l``, in place. Returns the mean loss before the update.
 
     x (N, n_0); labels (N,) integers in [0, n_L); ws[l] (n_l, n_{l+1}) and bs[l] (n_{l+1},)
-    writable C-contiguous arrays of x's dtype; activations one name per layer. The parameters
-    come out bit-identical to the layer-by-layer path (linear_forward, activation_forward,
-    softmax_nll_forward/backward, activation_backward, linear_backward, sgd_update), which is
-    what each backend composes. A loss that is not finite is returned with nothing updated.
+    writable C-contiguous arrays of x's dtype; activations one name per layer. The result is
+    the layer-by-layer path's (linear_forward, activation_forward, softmax_nll_forward/backward,
+    activation_backward, linear_backward, sgd_update), which the numba and numpy backends compose
+    and the cpp backend runs in one call: bit-identical for a first layer of at most 16 outputs,
+    to rounding for wider ones (cpp/mlp.cpp computes those in column chunks on its threads; the
+    same bits for any thread count). A loss that is not finite is returned with nothing updated.
     """
     op = "mlp_train_step"
     x = _float_array(op, "x", x, 2, "(N, n_in)")
