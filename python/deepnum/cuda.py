@@ -12,13 +12,18 @@ It has ``shape``, ``dtype``, ``size``, ``ndim``, ``nbytes``, ``copy()``, ``len()
 constructors ``empty(shape, dtype)`` and ``zeros(shape, dtype)``. Without a usable device every
 constructor raises RuntimeError with the CUDA error; nothing crashes.
 """
+import importlib.util
+
 from ._reference import _compose_mlp_train_step
 
 try:
     from . import _cuda
 except ImportError as e:  # built without a CUDA compiler, or a broken build
     _cuda = None
-    _import_error = e
+    if importlib.util.find_spec("deepnum._cuda") is None:
+        _import_error = "not built: no CUDA compiler was found at build time, or DEEPNUM_CUDA=OFF"
+    else:
+        _import_error = e
 else:
     _import_error = None
 
