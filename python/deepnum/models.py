@@ -3,6 +3,7 @@
 constructors for the seed models.
 """
 import json
+import math
 import os
 from pathlib import Path
 
@@ -94,10 +95,10 @@ class Sequential:
         else:
             self.forward(xb, train=True)
             loss = self.layers[-1].loss(yb)
-            if np.isfinite(loss):
+            if math.isfinite(loss):
                 self.backward()
                 self.optimizer.step(self.parameters(), self.epoch)
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             raise TrainingDiverged(f"loss is {loss}")
         return loss
 

@@ -117,10 +117,14 @@ def _labels(op, labels, n, n_classes):
         if labels.dtype != np.int64:
             raise TypeError(f"{op}: device labels must be int64, got {labels.dtype}")
         return labels
-    if labels.min() < 0 or labels.max() >= n_classes:
+    if labels.dtype.kind == "u" and labels.max() >= n_classes:  # would wrap in the int64 conversion
         raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
                          f"[{labels.min()}, {labels.max()}]")
-    return np.ascontiguousarray(labels, dtype=np.int64)
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if labels.view(np.uint64).max() >= n_classes:  # one reduction: a negative label reads as >= 2**63
+        raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
+                         f"[{labels.min()}, {labels.max()}]")
+    return labels
 
 
 def _in_place(op, name, a):
@@ -469,8 +473,12 @@ def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0
             raise ValueError(f"{op}: ws[{i}] must be ({n}, n_out) to follow the previous layer, got {_shape(w)}")
         if b.shape != (w.shape[1],):
             raise ValueError(f"{op}: bs[{i}] must have shape ({w.shape[1]},), got {_shape(b)}")
-        _same_dtype(op, x=x, **{f"ws[{i}]": w, f"bs[{i}]": b})
-        codes.append(_activation(op, name, alpha)[0])
+        if w.dtype != x.dtype or b.dtype != x.dtype:
+            raise TypeError(f"{op}: all arrays must share one dtype, got x {x.dtype}, ws[{i}] {w.dtype}, "
+                            f"bs[{i}] {b.dtype}")
+        if name not in ACTIVATIONS:
+            raise ValueError(f"{op}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+        codes.append(ACTIVATIONS[name])
         n = w.shape[1]
     labels = _labels(op, labels, x.shape[0], n)
     lr = _real(op, "lr", lr, 0.0)
