@@ -3,10 +3,13 @@
  *             inside its (H,W) plane. The first maximum in row-major window order wins and a NaN
  *             wins over any number (the first NaN), as in _reference.max_pool2d_forward.
  *   backward: dx = 0, then dx[n,c][argmax] += dy for every output, in (p,q) order.
- * The forward has a vectorisable variant for 2x2 windows with stride 2 (the seed models').
+ * The forward has a vector variant for 2x2 windows with stride 2 (the seed models'), 8 outputs at a time.
  * Layout: x and dx (N,C,H,W), y, dy and argmax (N,C,P,Q). Both passes are parallel over (n,c)
  * planes, so no two threads write the same element.
  */
+#include <cstdint>
+#include <cstring>
+
 #include "kernels.h"
 #include "parallel.h"
 
@@ -35,24 +38,69 @@ DEEPNUM_SIMD void pool_plane(T* y, i64* argmax, const T* x, i64 W, i64 P, i64 Q,
     }
 }
 
-// The seed models' 2x2 windows with stride 2, the same comparisons in the same window order,
-// written so that the q loop vectorises (stride-2 loads, selects).
+// Vectors of 8 T and of 8 integers as wide as T (what comparisons of two T vectors return).
+template <class T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  using S = std::int32_t;
+  typedef float V __attribute__((vector_size(32)));
+  typedef S I __attribute__((vector_size(32)));
+};
+template <>
+struct Lanes<double> {
+  using S = std::int64_t;
+  typedef double V __attribute__((vector_size(64)));
+  typedef S I __attribute__((vector_size(64)));
+};
+typedef i64 I64x8 __attribute__((vector_size(64)));
+
+// The maximum of a window (a, b, c, d in row-major order) by the comparisons of pool_plane, and the
+// offset of the first element equal to it (or, when it is a NaN, the first NaN): the same choice.
+// Written for T and for vectors of T alike.
+template <class T, class I, class S>
+[[gnu::always_inline]] inline T max4(T a, T b, T c, T d, S W, I& off) {
+  T m = a;
+  m = ((b > m) | ((b != b) & (m == m))) ? b : m;
+  m = ((c > m) | ((c != c) & (m == m))) ? c : m;
+  m = ((d > m) | ((d != d) & (m == m))) ? d : m;
+  off = ((a == m) | (a != a)) ? I{} : ((b == m) | (b != b)) ? I{} + 1 : ((c == m) | (c != c)) ? I{} + W : I{} + (W + 1);
+  return m;
+}
+
+// The seed models' 2x2 windows with stride 2, 8 outputs at a time: rows pairs are deinterleaved
+// into the four window positions, and max4 chooses as pool_plane would, in vector registers.
 template <class T>
 DEEPNUM_SIMD void pool_plane_2x2(T* y, i64* argmax, const T* x, i64 W, i64 P, i64 Q) {
+  using V = typename Lanes<T>::V;
+  using I = typename Lanes<T>::I;
+  using S = typename Lanes<T>::S;
+  constexpr i64 L = 8;
+  const I even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
+  const I64x8 lane = {0, 2, 4, 6, 8, 10, 12, 14};
   for (i64 p = 0; p < P; ++p) {
     const T *r0 = x + 2 * p * W, *r1 = r0 + W;
-    for (i64 q = 0; q < Q; ++q) {
-      T best = r0[2 * q];
-      i64 best_idx = 2 * p * W + 2 * q;
-      const T cand[3] = {r0[2 * q + 1], r1[2 * q], r1[2 * q + 1]};
-      const i64 at[3] = {best_idx + 1, best_idx + W, best_idx + W + 1};
-      for (int j = 0; j < 3; ++j) {
-        const bool take = (cand[j] > best) | ((cand[j] != cand[j]) & (best == best));
-        best = take ? cand[j] : best;
-        best_idx = take ? at[j] : best_idx;
-      }
-      y[p * Q + q] = best;
-      argmax[p * Q + q] = best_idx;
+    T* yp = y + p * Q;
+    i64* ap = argmax + p * Q;
+    const i64 base = 2 * p * W;
+    i64 q = 0;
+    for (; q + L <= Q; q += L) {
+      V u0, u1, v0, v1;
+      std::memcpy(&u0, r0 + 2 * q, sizeof(V));
+      std::memcpy(&u1, r0 + 2 * q + L, sizeof(V));
+      std::memcpy(&v0, r1 + 2 * q, sizeof(V));
+      std::memcpy(&v1, r1 + 2 * q + L, sizeof(V));
+      I off;
+      const V m = max4(V(__builtin_shuffle(u0, u1, even)), V(__builtin_shuffle(u0, u1, odd)),
+                       V(__builtin_shuffle(v0, v1, even)), V(__builtin_shuffle(v0, v1, odd)), static_cast<S>(W), off);
+      const I64x8 idx = __builtin_convertvector(off, I64x8) + (base + 2 * q) + lane;
+      std::memcpy(yp + q, &m, sizeof(V));
+      std::memcpy(ap + q, &idx, sizeof(idx));
+    }
+    for (; q < Q; ++q) {
+      i64 off;
+      yp[q] = max4(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1], W, off);
+      ap[q] = base + 2 * q + off;
     }
   }
 }

@@ -443,6 +443,22 @@ def test_max_pool_nan_wins(backend):
     assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool_ties_and_nans_on_wide_planes(backend, dtype):
+    """Planes wide enough for the vector 2x2 path (8 outputs at a time, then a tail), odd sizes,
+    values drawn from a few (ties, signed zeros, NaNs anywhere in a window): the reference's choice."""
+    rng = np.random.default_rng(3)
+    values = np.array([-1.0, -0.0, 0.0, 2.0, np.nan], dtype)
+    for h, w in ((3, 16), (5, 17), (7, 37), (24, 24)):
+        x = values[rng.choice(len(values), (2, 3, h, w), p=[0.25, 0.2, 0.2, 0.25, 0.1])]
+        for size in (2, 3):
+            want = call_on("numpy", ops.max_pool2d_forward, x, size)
+            got = call_on(backend, ops.max_pool2d_forward, x, size)
+            np.testing.assert_array_equal(got[1], want[1], err_msg=f"argmax, {h}x{w}, size {size}")
+            assert got[0].tobytes() == want[0].tobytes(), f"y, {h}x{w}, size {size}"
+
+
 # ---- gemm paths ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
