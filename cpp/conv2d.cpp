@@ -2,16 +2,22 @@
  *   forward:  y[n,k,p,q] = b[k] + sum over c,r,s of w[k,c,r,s] · x[n, c, p·sh - ph + r, q·sw - pw + s]
  *   backward: dx, dw, db, all written with `=`; dx == nullptr skips dx (a model's first layer).
  * Layout: x (N,C,H,W), w (K,C,R,S) = (K, C·R·S), y (N,K,P,Q), all C-contiguous.
- * Images go in chunks of nb (fixed by the shapes: C·R·S·nb·P·Q ~ kChunkElems). For a chunk, im2col
- * builds col (C·R·S, nb·P·Q), one column per output pixel, and one gemm does the work:
+ * Images go in chunks of nb, fixed by the shapes alone (C·R·S·nb·P·Q ~ kChunkElems, at least two
+ * chunks when N > 1, balanced). For a chunk, im2col builds col (C·R·S, nb·P·Q), one column per output
+ * pixel, and one gemm does the work:
  *   y   (K, nb·PQ)  = w · col                  then scattered into (n, k, p, q) order plus b
- *   dw (K, C·R·S) += dy (K, nb·PQ) · colᵀ       chunks added in order
- *   dcol          = wᵀ · dy                    then col2im scatters it back into dx
- * gemm parallelises over its output; im2col/col2im over (image, channel) planes; db over k.
- * Every sum runs in an order fixed by the shapes, so results do not depend on the thread count.
+ *   dw_c (K, C·R·S) = dy (K, nb·PQ) · colᵀ      dw = the dw_c summed in chunk order
+ *   dcol            = wᵀ · dy                  then col2im scatters it back into dx
+ * With two or more chunks each thread takes whole chunks (one serial gemm each, no barrier between
+ * im2col, gemm and scatter); with one, gemm parallelises over its output and im2col/col2im over
+ * (image, channel) planes. db is parallel over k. Every sum runs in an order fixed by the shapes
+ * (chunks, gemm paths), so results do not depend on the thread count.
  */
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "kernels.h"
@@ -20,14 +26,46 @@
 namespace deepnum {
 namespace {
 
-constexpr i64 kChunkElems = i64{1} << 18;  // target size of a chunk's col buffer (C·R·S x nb·P·Q)
+constexpr i64 kChunkElems = i64{1} << 18;     // target size of a chunk's col buffer (C·R·S x nb·P·Q)
+constexpr i64 kPartialElems = i64{1} << 22;   // at most this many elements of per-chunk dw partial sums
+constexpr i64 kParallelMacs = i64{1} << 20;   // multiply-adds that justify a second thread (as in gemm)
 
 struct ConvShape {
   i64 N, C, H, W, K, R, S, sh, sw, ph, pw, P, Q;
   i64 crs() const { return C * R * S; }
   i64 pq() const { return P * Q; }
-  i64 chunk() const { return std::clamp<i64>(kChunkElems / (C * R * S * P * Q), 1, N); }
+  // Images per chunk: about kChunkElems of col, at least two chunks when N > 1 (work for two threads),
+  // at most kPartialElems / (K·C·R·S) chunks, and chunks of equal size but the last.
+  i64 chunk() const {
+    const i64 max_chunks = std::max<i64>(kPartialElems / (K * crs()), 1);
+    const i64 nb = std::max(std::clamp<i64>(kChunkElems / (crs() * pq()), 1, (N + 1) / 2),
+                            (N + max_chunks - 1) / max_chunks);
+    const i64 chunks = (N + nb - 1) / nb;
+    return (N + chunks - 1) / chunks;
+  }
 };
+
+// f(c) for every chunk c in [0, chunks): on the threads, a chunk each at a time, when there are two or
+// more chunks and `macs` multiply-adds in all; else in order on the calling thread (whose gemm may then
+// use the threads). An exception from f (std::bad_alloc) is rethrown here, after the loop.
+template <class F>
+void for_each_chunk(i64 chunks, i64 macs, const F& f) {
+  if (chunks < 2 || macs <= kParallelMacs || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    for (i64 c = 0; c < chunks; ++c) f(c);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (i64 c = 0; c < chunks; ++c) {
+    try {
+      f(c);
+    } catch (...) {
+#pragma omp critical(deepnum_conv2d_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 // Output positions o in [0, n_out) whose input index o·stride + d lies in [0, n_in) form [lo, hi).
 void valid_range(i64 n_out, i64 stride, i64 d, i64 n_in, i64& lo, i64& hi) {
@@ -94,7 +132,7 @@ DEEPNUM_SIMD void col2im_plane(T* dx, const T* dcol, i64 ldc, const ConvShape& g
 template <class T>
 void im2col(T* col, const T* x, i64 n0, i64 m, const ConvShape& g) {
   const i64 ld = m * g.pq(), rs = g.R * g.S;
-#pragma omp parallel for collapse(2) if (m * g.crs() * g.pq() > kParallelMin)
+#pragma omp parallel for collapse(2) if (m * g.crs() * g.pq() > kParallelMin && !omp_in_parallel())
   for (i64 i = 0; i < m; ++i)
     for (i64 c = 0; c < g.C; ++c)
       im2col_plane(col + c * rs * ld + i * g.pq(), ld, x + ((n0 + i) * g.C + c) * g.H * g.W, g);
@@ -106,10 +144,11 @@ DEEPNUM_SIMD void copy_plus(T* dst, const T* src, T add, i64 n) {
   for (i64 j = 0; j < n; ++j) dst[j] = src[j] + add;
 }
 
-// dst[j] += src[j] for j in [j0, j1)
+// dst[j] += parts[0][j], then parts[1][j], ... (n parts, `size` apart), for j in [j0, j1)
 template <class T>
-DEEPNUM_SIMD void add_into(T* dst, const T* src, i64 j0, i64 j1) {
-  for (i64 j = j0; j < j1; ++j) dst[j] += src[j];
+DEEPNUM_SIMD void add_parts(T* dst, const T* parts, i64 n, i64 size, i64 j0, i64 j1) {
+  for (i64 c = 0; c < n; ++c)
+    for (i64 j = j0; j < j1; ++j) dst[j] += parts[c * size + j];
 }
 
 // Sum over n of the N planes dy[n, k] (P·Q each), in double: eight partial sums by position, in order.
@@ -133,16 +172,16 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 
                     i64 sh, i64 sw, i64 ph, i64 pw) {
   // x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q)
   const ConvShape g{N, C, H, W, K, R, S, sh, sw, ph, pw, (H + 2 * ph - R) / sh + 1, (W + 2 * pw - S) / sw + 1};
-  const i64 nb = g.chunk(), PQ = g.pq();
-  T *col = thread_scratch<T, 0>(g.crs() * nb * PQ), *out = thread_scratch<T, 1>(K * nb * PQ);
-  for (i64 n0 = 0; n0 < N; n0 += nb) {
-    const i64 m = std::min(nb, N - n0), ld = m * PQ;
+  const i64 nb = g.chunk(), PQ = g.pq(), chunks = (N + nb - 1) / nb;
+  for_each_chunk(chunks, N * K * g.crs() * PQ, [&](i64 chunk) {
+    const i64 n0 = chunk * nb, m = std::min(nb, N - n0), ld = m * PQ;
+    T *col = thread_scratch<T, 0>(g.crs() * nb * PQ), *out = thread_scratch<T, 1>(K * nb * PQ);
     im2col(col, x, n0, m, g);
     gemm(out, w, col, false, false, K, ld, g.crs());
-#pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin)
+#pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin && !omp_in_parallel())
     for (i64 i = 0; i < m; ++i)
       for (i64 k = 0; k < K; ++k) copy_plus(y + ((n0 + i) * K + k) * PQ, out + k * ld + i * PQ, b[k], PQ);
-  }
+  });
 }
 
 template <class T>
@@ -155,31 +194,27 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
 #pragma omp parallel for if (N * K * PQ > kParallelMin)
   for (i64 k = 0; k < K; ++k) db[k] = static_cast<T>(plane_sum(dy + k * PQ, N, PQ, K * PQ));
 
-  // col holds im2col(x) for dw, then is reused for dcol
-  T *col = thread_scratch<T, 0>(CRS * nb * PQ), *dyc = thread_scratch<T, 1>(K * nb * PQ),
-    *dw_part = thread_scratch<T, 2>(N > nb ? K * CRS : 0);
-  for (i64 n0 = 0; n0 < N; n0 += nb) {
-    const i64 m = std::min(nb, N - n0), ld = m * PQ;
+  // Chunk 0 writes dw, chunk c > 0 its partial sum part + (c - 1)·K·CRS; then dw += the parts in order.
+  // col holds im2col(x) for dw, then is reused for dcol.
+  const i64 chunks = (N + nb - 1) / nb;
+  T* part = thread_scratch<T, 2>((chunks - 1) * K * CRS);
+  for_each_chunk(chunks, N * K * CRS * PQ, [&](i64 chunk) {
+    const i64 n0 = chunk * nb, m = std::min(nb, N - n0), ld = m * PQ;
+    T *col = thread_scratch<T, 0>(CRS * nb * PQ), *dyc = thread_scratch<T, 1>(K * nb * PQ);
     im2col(col, x, n0, m, g);
-#pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin)
+#pragma omp parallel for collapse(2) if (m * K * PQ > kParallelMin && !omp_in_parallel())
     for (i64 i = 0; i < m; ++i)
       for (i64 k = 0; k < K; ++k)
         std::memcpy(dyc + k * ld + i * PQ, dy + ((n0 + i) * K + k) * PQ, PQ * sizeof(T));
-
-    if (n0 == 0) {
-      gemm(dw, dyc, col, false, true, K, CRS, ld);
-    } else {
-      gemm(dw_part, dyc, col, false, true, K, CRS, ld);
-      parallel_ranges(K * CRS, K * CRS, [&](i64 j0, i64 j1) { add_into(dw, dw_part, j0, j1); });
-    }
-
-    if (!dx) continue;
+    gemm(chunk == 0 ? dw : part + (chunk - 1) * K * CRS, dyc, col, false, true, K, CRS, ld);
+    if (!dx) return;
     T* dcol = col;
     gemm(dcol, w, dyc, true, false, CRS, ld, K);
-#pragma omp parallel for collapse(2) if (m * CRS * PQ > kParallelMin)
+#pragma omp parallel for collapse(2) if (m * CRS * PQ > kParallelMin && !omp_in_parallel())
     for (i64 i = 0; i < m; ++i)
       for (i64 c = 0; c < C; ++c) col2im_plane(dx + ((n0 + i) * C + c) * H * W, dcol + c * RS * ld + i * PQ, ld, g);
-  }
+  });
+  parallel_ranges(K * CRS, (chunks - 1) * K * CRS, [&](i64 j0, i64 j1) { add_parts(dw, part, chunks - 1, K * CRS, j0, j1); });
 }
 
 template void conv2d_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64, i64, i64, i64,
