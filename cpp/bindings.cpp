@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "array_cache.h"
 #include "kernels.h"
 
 namespace py = pybind11;
@@ -499,4 +500,22 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &deepnum::set_num_threads, arg("n"), "Set the number of OpenMP threads used by kernels.");
   m.def("get_num_threads", &deepnum::get_num_threads, "Number of OpenMP threads kernels use.");
   m.def("simd_level", &deepnum::simd_level, "SIMD instruction set the run-time dispatch picks on this CPU.");
+  m.def(
+      "use_array_cache",
+      [] {
+        PyObject* previous = deepnum::use_array_cache();
+        if (!previous) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(previous);
+      },
+      "Make NumPy allocate through deepnum's cache of large blocks in this context; returns the handler it "
+      "replaces (for restore_allocator).");
+  m.def(
+      "restore_allocator",
+      [](py::object previous) {
+        PyObject* replaced = deepnum::restore_allocator(previous.ptr());
+        if (!replaced) throw py::error_already_set();
+        Py_DECREF(replaced);
+      },
+      arg("previous"), "Install again the NumPy memory handler that use_array_cache returned.");
+  m.def("array_cache_bytes", &deepnum::array_cache_bytes, "Bytes of freed blocks deepnum's array cache holds.");
 }

@@ -89,3 +89,32 @@ def test_kernels_called_from_two_python_threads():
 def test_omp_num_threads_is_honoured():
     done = python("import deepnum; print(deepnum.get_num_threads())", OMP_NUM_THREADS="1")
     assert done.stdout.strip().splitlines()[-1] == "1"
+
+
+def test_array_cache_reuses_large_blocks_in_its_context_only():
+    """Inside ``_backend.array_cache()`` NumPy allocates through deepnum's block cache: a freed large
+    block comes back for the next array of its size, zeros are zero, resizing keeps the data, and
+    the default allocator is back afterwards (arrays made inside keep the cache's)."""
+    from numpy._core.multiarray import get_handler_name
+
+    from deepnum import _backend, _core
+
+    default = get_handler_name()
+    with _backend.array_cache():
+        assert get_handler_name() == "deepnum_array_cache"
+        a = np.full(100_000, 7.0)
+        address = a.ctypes.data
+        del a
+        held = _core.array_cache_bytes()
+        assert held >= 800_000
+        b = np.zeros(100_000)  # the block a left, zero-filled
+        assert b.ctypes.data == address and not b.any()
+        assert _core.array_cache_bytes() == held - 802_816  # 800,000 bytes in 4 KiB pages
+        b[:3] = (1, 2, 3)
+        b.resize(300_000, refcheck=False)
+        assert b[:3].tolist() == [1, 2, 3] and not b[3:].any()
+        small = np.arange(10)  # below 64 KiB: plain malloc, still through the handler
+        assert get_handler_name(small) == "deepnum_array_cache"
+    assert get_handler_name() == default
+    assert get_handler_name(b) == "deepnum_array_cache"
+    del b, small

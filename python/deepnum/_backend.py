@@ -84,6 +84,23 @@ def select(new_name):
     name = new_name
 
 
+class array_cache:
+    """``with array_cache():`` NumPy allocates the arrays made inside through deepnum's cache of
+    large blocks (cpp/array_cache.cpp), in this context only: a training step's outputs reuse the
+    memory that the last step's freed instead of taking page faults on fresh memory. Arrays keep
+    their allocator after the block ends. Nothing changes without the C++ module."""
+
+    __slots__ = ("previous",)
+
+    def __enter__(self):
+        self.previous = _core.use_array_cache() if "cpp" in _modules else None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            _core.restore_allocator(self.previous)
+
+
 def set_num_threads(n):
     global _num_threads
     _num_threads = n

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import nn, ops
+from . import _backend, nn, ops
 from .optim import SGD
 
 _ARCH_KEY = "__architecture__"
@@ -93,11 +93,12 @@ class Sequential:
                                       [d.activation for d in dense], self.optimizer.learning_rate(self.epoch),
                                       self.optimizer.l2)
         else:
-            self.forward(xb, train=True)
-            loss = self.layers[-1].loss(yb)
-            if math.isfinite(loss):
-                self.backward()
-                self.optimizer.step(self.parameters(), self.epoch)
+            with _backend.array_cache():
+                self.forward(xb, train=True)
+                loss = self.layers[-1].loss(yb)
+                if math.isfinite(loss):
+                    self.backward()
+                    self.optimizer.step(self.parameters(), self.epoch)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"loss is {loss}")
         return loss
