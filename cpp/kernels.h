@@ -76,6 +76,8 @@ void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i6
 // Throws std::invalid_argument for a label outside [0, n_classes).
 template <class T> double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes);
 template <class T> void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes);
+// Throws std::invalid_argument "<op>: labels must lie in [0, n_classes), got L at row i" for the first bad label.
+void check_labels(const char* op, const i64* labels, i64 N, i64 n_classes);
 
 // activations.cpp — elementwise over n; the derivative is taken through the saved output y
 template <class T> void activation_forward(T* y, const T* x, int act, double alpha, i64 n);

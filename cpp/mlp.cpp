@@ -150,10 +150,7 @@ double mlp_train_step(T* const* ws, T* const* bs, const int* acts, const i64* si
                       const i64* labels, i64 N, double lr, double weight_decay, double alpha) {
   // sizes has layers + 1 entries: w_l is (sizes[l-1], sizes[l]) for l = 1..layers
   const Net<T> net{ws, bs, acts, sizes, layers, N};
-  for (i64 i = 0; i < N; ++i)  // before any work: nothing may throw inside the parallel region below
-    if (labels[i] < 0 || labels[i] >= sizes[layers])
-      throw std::invalid_argument("mlp_train_step: label " + std::to_string(labels[i]) + " of row " +
-                                  std::to_string(i) + " is outside [0, " + std::to_string(sizes[layers]) + ")");
+  check_labels("mlp_train_step", labels, N, sizes[layers]);  // before any work: nothing may throw in parallel
   i64 total = 0, widest = 0, largest_w = 0, parts = 0, work = 0;
   for (i64 l = 1; l <= layers; ++l) {
     total += N * sizes[l];

@@ -16,14 +16,6 @@
 namespace deepnum {
 namespace {
 
-void check_labels(const i64* labels, i64 N, i64 n_classes, const char* op) {
-  for (i64 i = 0; i < N; ++i)
-    if (labels[i] < 0 || labels[i] >= n_classes)
-      throw std::invalid_argument(std::string(op) + ": label " + std::to_string(labels[i]) + " at row " +
-                                  std::to_string(i) + " out of range [0, n_classes), n_classes = " +
-                                  std::to_string(n_classes));
-}
-
 // probs = softmax of one row of n logits; returns the row's loss log(sum exp(l - max)) - (l[label] - max).
 template <class T>
 T softmax_row(T* probs, const T* l, i64 label, i64 n) {
@@ -41,10 +33,17 @@ T softmax_row(T* probs, const T* l, i64 label, i64 n) {
 
 }  // namespace
 
+void check_labels(const char* op, const i64* labels, i64 N, i64 n_classes) {
+  for (i64 i = 0; i < N; ++i)
+    if (labels[i] < 0 || labels[i] >= n_classes)
+      throw std::invalid_argument(std::string(op) + ": labels must lie in [0, " + std::to_string(n_classes) +
+                                  "), got " + std::to_string(labels[i]) + " at row " + std::to_string(i));
+}
+
 template <class T>
 double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes) {
   // logits and probs are (N,n_classes), labels is (N,)
-  check_labels(labels, N, n_classes, "softmax_nll_forward");
+  check_labels("softmax_nll_forward", labels, N, n_classes);
   std::vector<double> loss(N);
 #pragma omp parallel for if (N * n_classes > kParallelMin)
   for (i64 i = 0; i < N; ++i)
@@ -57,7 +56,7 @@ double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, 
 template <class T>
 void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes) {
   // probs and dlogits are (N,n_classes), labels is (N,)
-  check_labels(labels, N, n_classes, "softmax_nll_backward");
+  check_labels("softmax_nll_backward", labels, N, n_classes);
   const T n = static_cast<T>(N);
 #pragma omp parallel for if (N * n_classes > kParallelMin)
   for (i64 i = 0; i < N; ++i) {

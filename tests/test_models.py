@@ -315,7 +315,7 @@ def test_mlp_train_step_kernel_rejects_bad_labels_before_any_work(width):
     for bad in (-1, 3):
         labels = np.zeros(64, np.int64)
         labels[17] = bad
-        with pytest.raises(ValueError, match=f"label {bad} of row 17 is outside"):
+        with pytest.raises(ValueError, match=f"got {bad} at row 17"):
             _core.mlp_train_step(ws, bs, [2, 0], x, labels, 0.1, 0.0, 0.01)
     for a, b in zip(ws + bs, before):
         np.testing.assert_array_equal(a, b)

@@ -121,7 +121,9 @@ def _labels(op, labels, n, n_classes):
         raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
                          f"[{labels.min()}, {labels.max()}]")
     labels = np.ascontiguousarray(labels, dtype=np.int64)
-    if labels.view(np.uint64).max() >= n_classes:  # one reduction: a negative label reads as >= 2**63
+    # The C++ kernels check the range themselves before any work (a ValueError naming the op, the label
+    # and its row); the Numba and NumPy ones trust it. One reduction: a negative label reads as >= 2**63.
+    if _backend.name != "cpp" and labels.view(np.uint64).max() >= n_classes:
         raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
                          f"[{labels.min()}, {labels.max()}]")
     return labels
