@@ -3,7 +3,7 @@
  *             inside its (H,W) plane. The first maximum in row-major window order wins and a NaN
  *             wins over any number (the first NaN), as in _reference.max_pool2d_forward.
  *   backward: dx = 0, then dx[n,c][argmax] += dy for every output, in (p,q) order.
- * The forward has a vector variant for 2x2 windows with stride 2 (the seed models'), 8 outputs at a time.
+ * The forward has a branch-free vector variant for 2x2 windows with stride 2 (the seed models').
  * Layout: x and dx (N,C,H,W), y, dy and argmax (N,C,P,Q). Both passes are parallel over (n,c)
  * planes, so no two threads write the same element.
  */
@@ -57,7 +57,7 @@ typedef i64 I64x8 __attribute__((vector_size(64)));
 
 // The maximum of a window (a, b, c, d in row-major order) by the comparisons of pool_plane, and the
 // offset of the first element equal to it (or, when it is a NaN, the first NaN): the same choice.
-// Written for T and for vectors of T alike.
+// T is a vector type (Lanes<·>::V), I the matching integer vector.
 template <class T, class I, class S>
 [[gnu::always_inline]] inline T max4(T a, T b, T c, T d, S W, I& off) {
   T m = a;
@@ -68,40 +68,47 @@ template <class T, class I, class S>
   return m;
 }
 
-// The seed models' 2x2 windows with stride 2, 8 outputs at a time: rows pairs are deinterleaved
-// into the four window positions, and max4 chooses as pool_plane would, in vector registers.
+// Eight windows of a 2x2, stride-2 pooling: rows r0 and r1 from column 0 on (16 values each) into y[0..8)
+// and argmax[0..8) = base + the window's flat offset. The row pairs are deinterleaved into the four
+// window positions and max4 chooses as pool_plane would, in vector registers, without a branch.
 template <class T>
-DEEPNUM_SIMD void pool_plane_2x2(T* y, i64* argmax, const T* x, i64 W, i64 P, i64 Q) {
+[[gnu::always_inline]] inline void pool8_2x2(T* y, i64* argmax, const T* r0, const T* r1, i64 W, i64 base) {
   using V = typename Lanes<T>::V;
   using I = typename Lanes<T>::I;
-  using S = typename Lanes<T>::S;
-  constexpr i64 L = 8;
   const I even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
   const I64x8 lane = {0, 2, 4, 6, 8, 10, 12, 14};
+  V u0, u1, v0, v1;
+  std::memcpy(&u0, r0, sizeof(V));
+  std::memcpy(&u1, r0 + 8, sizeof(V));
+  std::memcpy(&v0, r1, sizeof(V));
+  std::memcpy(&v1, r1 + 8, sizeof(V));
+  I off;
+  const V m = max4(V(__builtin_shuffle(u0, u1, even)), V(__builtin_shuffle(u0, u1, odd)),
+                   V(__builtin_shuffle(v0, v1, even)), V(__builtin_shuffle(v0, v1, odd)),
+                   static_cast<typename Lanes<T>::S>(W), off);
+  const I64x8 idx = __builtin_convertvector(off, I64x8) + base + lane;
+  std::memcpy(y, &m, sizeof(V));
+  std::memcpy(argmax, &idx, sizeof(idx));
+}
+
+// The seed models' 2x2 windows with stride 2, 8 outputs at a time; the last Q % 8 of a row through
+// zero-padded copies, so that no output takes a data-dependent branch (ties and the zeros after a
+// relu make such branches unpredictable: they cost 4x the vector work on real activations).
+template <class T>
+DEEPNUM_SIMD void pool_plane_2x2(T* y, i64* argmax, const T* x, i64 W, i64 P, i64 Q) {
   for (i64 p = 0; p < P; ++p) {
     const T *r0 = x + 2 * p * W, *r1 = r0 + W;
-    T* yp = y + p * Q;
-    i64* ap = argmax + p * Q;
     const i64 base = 2 * p * W;
     i64 q = 0;
-    for (; q + L <= Q; q += L) {
-      V u0, u1, v0, v1;
-      std::memcpy(&u0, r0 + 2 * q, sizeof(V));
-      std::memcpy(&u1, r0 + 2 * q + L, sizeof(V));
-      std::memcpy(&v0, r1 + 2 * q, sizeof(V));
-      std::memcpy(&v1, r1 + 2 * q + L, sizeof(V));
-      I off;
-      const V m = max4(V(__builtin_shuffle(u0, u1, even)), V(__builtin_shuffle(u0, u1, odd)),
-                       V(__builtin_shuffle(v0, v1, even)), V(__builtin_shuffle(v0, v1, odd)), static_cast<S>(W), off);
-      const I64x8 idx = __builtin_convertvector(off, I64x8) + (base + 2 * q) + lane;
-      std::memcpy(yp + q, &m, sizeof(V));
-      std::memcpy(ap + q, &idx, sizeof(idx));
-    }
-    for (; q < Q; ++q) {
-      i64 off;
-      yp[q] = max4(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1], W, off);
-      ap[q] = base + 2 * q + off;
-    }
+    for (; q + 8 <= Q; q += 8) pool8_2x2(y + p * Q + q, argmax + p * Q + q, r0 + 2 * q, r1 + 2 * q, W, base + 2 * q);
+    if (q == Q) continue;
+    T t0[16] = {}, t1[16] = {}, ty[8];
+    i64 ta[8];
+    std::memcpy(t0, r0 + 2 * q, 2 * (Q - q) * sizeof(T));
+    std::memcpy(t1, r1 + 2 * q, 2 * (Q - q) * sizeof(T));
+    pool8_2x2(ty, ta, t0, t1, W, base + 2 * q);
+    std::memcpy(y + p * Q + q, ty, (Q - q) * sizeof(T));
+    std::memcpy(argmax + p * Q + q, ta, (Q - q) * sizeof(i64));
   }
 }
 
