@@ -1,4 +1,5 @@
-// Element functions shared by the CPU kernels (activations.cpp, rnn.cpp): sigmoid and tanh.
+// Element functions shared by the CPU kernels (activations.cpp, rnn.cpp, softmax_nll.cpp): exp of x <= 0,
+// sigmoid and tanh.
 // float: branch-free Cephes tanhf / expf (within 2 ulp of the exact values over the whole float range; inf and
 // NaN as std::tanh and 1/(1+exp(-x))), so the loops that call them vectorise; the libm calls would not and
 // dominate a tanh or sigmoid layer's forward pass. double: libm. The files that use them are compiled with
@@ -10,8 +11,8 @@
 
 namespace deepnum {
 
-// e^x for x <= 0: Cephes expf's range reduction and polynomial. Below -87.3 (e^x < 1.2e-38) the argument is
-// clamped, so no denormals are produced; NaN propagates.
+// e^x for x <= 0: Cephes expf's range reduction and polynomial. Below -87.3 (e^x < 1.2e-38) the result is 0
+// (no denormals; expf would give a denormal down to -103.97, then 0 as well); NaN propagates.
 [[gnu::always_inline]] inline float exp_nonpositive(float x) {
   const float xc = x > -87.3f ? x : -87.3f;                          // NaN -> -87.3, restored below
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2), |n| <= 126
@@ -26,7 +27,7 @@ namespace deepnum {
   const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;  // 2^n
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  const float y = p * scale;
+  const float y = x < -87.3f ? 0.0f : p * scale;
   return x == x ? y : x;
 }
 
@@ -48,6 +49,7 @@ namespace deepnum {
   return x >= 0.0f ? q : e * q;
 }
 
+[[gnu::always_inline]] inline double exp_nonpositive(double x) { return std::exp(x); }
 [[gnu::always_inline]] inline double tanh_(double x) { return std::tanh(x); }
 [[gnu::always_inline]] inline double sigmoid_(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
