@@ -6,8 +6,8 @@
  *     small batch, a matrix-vector product, a weight gradient over a small batch; no packing of
  *     op(b) (it would cost as much as the product): a register-blocked tile of up to SMR rows x NR
  *     columns reads op(a) in place and op(b) rows where they lie, and keeps its accumulators over
- *     the whole of K (each c element summed over k in order); the last partial NR columns come
- *     from a small zero-padded copy;
+ *     the whole of K (each c element summed over k in order); the last partial NR columns are
+ *     read in place too, but for their last row or two, which come from a small zero-padded copy;
  *   - small N with op(a) stored transposed (weight gradients xᵀ·dy of a narrow layer): the
  *     small-M product cᵀ = op(b)ᵀ · op(a)ᵀ into a scratch buffer, transposed into c;
  *   - skinny N or small M with rows of op(a) contiguous in k (N <= kSkinnyN or M < kDirectSize: a
@@ -247,51 +247,60 @@ struct Avx512 {
 // ---- small-M path ------------------------------------------------------------------------
 
 // Rows [0, M) of one column block of c (NV·VW columns at b and c): tiles of SMR rows, then one
-// tile of the remaining rows, each with its own compile-time row count.
+// tile of the remaining rows, each with its own compile-time row count. c = the product when
+// overwrite, else c += it.
 template <class T, int SMR, int NV, int VW, int R = SMR>
-[[gnu::always_inline]] inline void small_rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc) {
+[[gnu::always_inline]] inline void small_rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc,
+                                              bool overwrite = true) {
   if constexpr (R == SMR) {
     i64 i = 0;
     for (; i + SMR <= M; i += SMR)
-      micro_tile<T, SMR, NV, VW>(K, &A(i, 0), A.rs, A.cs, b, ldb, c + i * ldc, ldc, true);
-    if (i < M) small_rows<T, SMR, NV, VW, SMR - 1>(M - i, K, {&A(i, 0), A.rs, A.cs}, b, ldb, c + i * ldc, ldc);
+      micro_tile<T, SMR, NV, VW>(K, &A(i, 0), A.rs, A.cs, b, ldb, c + i * ldc, ldc, overwrite);
+    if (i < M)
+      small_rows<T, SMR, NV, VW, SMR - 1>(M - i, K, {&A(i, 0), A.rs, A.cs}, b, ldb, c + i * ldc, ldc, overwrite);
   } else if constexpr (R > 0) {
     if (M == R)
-      micro_tile<T, R, NV, VW>(K, A.p, A.rs, A.cs, b, ldb, c, ldc, true);
+      micro_tile<T, R, NV, VW>(K, A.p, A.rs, A.cs, b, ldb, c, ldc, overwrite);
     else
-      small_rows<T, SMR, NV, VW, R - 1>(M, K, A, b, ldb, c, ldc);
+      small_rows<T, SMR, NV, VW, R - 1>(M, K, A, b, ldb, c, ldc, overwrite);
   }
 }
 
+// The last, partial column block (n_n < NV·VW columns from column j) of c (M,N) = A · B, in a local tile of
+// NVE vectors: the rows of B whose vector reads stay inside B (all but the last one or two) are read in
+// place, the unused lanes reading on into the next row; the rest come from a small zero-padded copy and are
+// added to the tile after them. Only the n_n columns are stored into c.
+template <class T, int SMR, int NVE, int VW>
+[[gnu::always_inline]] inline void small_edge(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 j) {
+  constexpr i64 width = NVE * VW;
+  const i64 n_n = N - j, tail = std::min(K, (width - n_n + B.rs - 1) / B.rs), k0 = K - tail;
+  static thread_local std::vector<T> edge_buf, tile_buf;
+  if (static_cast<i64>(edge_buf.size()) < tail * width) edge_buf.resize(tail * width);
+  if (static_cast<i64>(tile_buf.size()) < M * width) tile_buf.resize(M * width);
+  T *edge = edge_buf.data(), *tile = tile_buf.data();
+  for (i64 k = 0; k < tail; ++k) {
+    std::memcpy(edge + k * width, &B(k0 + k, j), n_n * sizeof(T));
+    std::fill(edge + k * width + n_n, edge + (k + 1) * width, T(0));
+  }
+  if (k0 > 0) small_rows<T, SMR, NVE, VW>(M, k0, A, &B(0, j), B.rs, tile, width);
+  small_rows<T, SMR, NVE, VW>(M, tail, {&A(0, k0), A.rs, A.cs}, edge, width, tile, width, k0 == 0);
+  for (i64 i = 0; i < M; ++i) std::memcpy(c + i * N + j, tile + i * width, n_n * sizeof(T));
+}
+
 // Column blocks [jb0, jb1) (of NR = NV·VW columns) of c (M,N) = A · B, B rows contiguous.
-// A partial last block is computed from a zero-padded copy of its columns into a local tile.
 template <class T, int SMR, int NV, int VW>
 [[gnu::always_inline]] inline void small_blocks(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0, i64 jb1) {
   constexpr int NR = NV * VW;
   for (i64 jb = jb0; jb < jb1; ++jb) {
     const i64 j = jb * NR;
-    if (j + NR <= N) {
+    if (j + NR <= N)
       small_rows<T, SMR, NV, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
-      continue;
-    }
-    if (N - j == VW) {  // exactly one vector of columns left: read in place
+    else if (N - j == VW)  // exactly one vector of columns left: read in place
       small_rows<T, SMR, 1, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
-      continue;
-    }
-    static thread_local std::vector<T> edge_buf, tile_buf;
-    const i64 n_n = N - j;
-    if (static_cast<i64>(edge_buf.size()) < K * NR) edge_buf.resize(K * NR);
-    if (static_cast<i64>(tile_buf.size()) < M * NR) tile_buf.resize(M * NR);
-    T* edge = edge_buf.data();
-    for (i64 k = 0; k < K; ++k) {
-      std::memcpy(edge + k * NR, &B(k, j), n_n * sizeof(T));
-      std::fill(edge + k * NR + n_n, edge + (k + 1) * NR, T(0));
-    }
-    if (n_n <= VW)  // one vector of columns suffices
-      small_rows<T, SMR, 1, VW>(M, K, A, edge, NR, tile_buf.data(), NR);
+    else if (N - j < VW)  // one vector of columns suffices
+      small_edge<T, SMR, 1, VW>(c, A, B, M, N, K, j);
     else
-      small_rows<T, SMR, NV, VW>(M, K, A, edge, NR, tile_buf.data(), NR);
-    for (i64 i = 0; i < M; ++i) std::memcpy(c + i * N + j, tile_buf.data() + i * NR, n_n * sizeof(T));
+      small_edge<T, SMR, NV, VW>(c, A, B, M, N, K, j);
   }
 }
 

@@ -65,11 +65,13 @@ def _float_array(op, name, a, ndim=None, dims=None):
     return a if not isinstance(a, np.ndarray) or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
-def _same_dtype(op, **arrays):
-    first, *rest = arrays.values()
-    if any(a.dtype != first.dtype for a in rest):
-        desc = ", ".join(f"{k} {v.dtype}" for k, v in arrays.items())
-        raise TypeError(f"{op}: all arrays must share one dtype, got {desc}")
+def _same_dtype(op, names, *arrays):
+    """TypeError unless ``arrays`` (called ``names``, space-separated) share one dtype."""
+    dtype = arrays[0].dtype
+    for a in arrays:
+        if a.dtype != dtype:
+            desc = ", ".join(f"{k} {v.dtype}" for k, v in zip(names.split(), arrays))
+            raise TypeError(f"{op}: all arrays must share one dtype, got {desc}")
 
 
 def _same_shape(op, name, a, ref_name, ref):
@@ -156,7 +158,7 @@ def gemm(a, b, trans_a=False, trans_b=False):
     op = "gemm"
     a = _float_array(op, "a", a, 2)
     b = _float_array(op, "b", b, 2)
-    _same_dtype(op, a=a, b=b)
+    _same_dtype(op, "a b", a, b)
     m, k = a.shape[::-1] if trans_a else a.shape
     kb, n = b.shape[::-1] if trans_b else b.shape
     if k != kb:
@@ -180,7 +182,7 @@ def linear_forward(x, w, b):
     op = "linear_forward"
     x, w = _linear_args(op, x, w)
     b = _float_array(op, "b", b, 1)
-    _same_dtype(op, x=x, w=w, b=b)
+    _same_dtype(op, "x w b", x, w, b)
     if b.shape != (w.shape[1],):
         raise ValueError(f"{op}: b must have shape ({w.shape[1]},), got {_shape(b)}")
     y = _empty(x, (x.shape[0], w.shape[1]))
@@ -197,7 +199,7 @@ def linear_backward(dy, x, w, need_dx=True):
     op = "linear_backward"
     x, w = _linear_args(op, x, w)
     dy = _float_array(op, "dy", dy, 2)
-    _same_dtype(op, dy=dy, x=x, w=w)
+    _same_dtype(op, "dy x w", dy, x, w)
     if dy.shape != (x.shape[0], w.shape[1]):
         raise ValueError(f"{op}: dy must have shape {(x.shape[0], w.shape[1])}, got {_shape(dy)}")
     dx, dw, db = _empty(x, None if need_dx else (0,) * x.ndim), _empty(w), _empty(x, (w.shape[1],))
@@ -230,7 +232,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     if b is None:
         b = np.zeros(w.shape[0], dtype=w.dtype) if isinstance(w, np.ndarray) else type(w).zeros(w.shape[0], w.dtype)
     b = _float_array(op, "b", b, 1)
-    _same_dtype(op, x=x, w=w, b=b)
+    _same_dtype(op, "x w b", x, w, b)
     if b.shape != (w.shape[0],):
         raise ValueError(f"{op}: b must have shape ({w.shape[0]},), got {_shape(b)}")
     y = _empty(x, y_shape)
@@ -247,7 +249,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
     op = "conv2d_backward"
     x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
     dy = _float_array(op, "dy", dy, 4)
-    _same_dtype(op, dy=dy, x=x, w=w)
+    _same_dtype(op, "dy x w", dy, x, w)
     if dy.shape != y_shape:
         raise ValueError(f"{op}: dy must have shape {y_shape} for x {_shape(x)} and w {_shape(w)}, got {_shape(dy)}")
     dx, dw, db = _empty(x, None if need_dx else (0,) * x.ndim), _empty(w), _empty(x, (w.shape[0],))
@@ -356,7 +358,7 @@ def activation_backward(name, y, dy, alpha=0.01):
     code, alpha = _activation(op, name, alpha)
     y = _float_array(op, "y", y)
     dy = _float_array(op, "dy", dy)
-    _same_dtype(op, y=y, dy=dy)
+    _same_dtype(op, "y dy", y, dy)
     _same_shape(op, "dy", dy, "y", y)
     dx = _empty(y)
     _backend.active.activation_backward(dx, y, dy, code, alpha)
@@ -387,7 +389,7 @@ def dropout_backward(dy, mask):
     op = "dropout_backward"
     dy = _float_array(op, "dy", dy)
     mask = _float_array(op, "mask", mask)
-    _same_dtype(op, dy=dy, mask=mask)
+    _same_dtype(op, "dy mask", dy, mask)
     _same_shape(op, "dy", dy, "mask", mask)
     dx = _empty(dy)
     _backend.active.dropout_backward(dx, dy, mask)
@@ -418,7 +420,7 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
         _same_shape(op, "velocity", velocity, "param", param)
     if nesterov and momentum == 0:
         raise ValueError(f"{op}: nesterov needs momentum > 0")
-    _same_dtype(op, param=param, grad=grad, velocity=velocity)
+    _same_dtype(op, "param grad velocity", param, grad, velocity)
     _same_shape(op, "grad", grad, "param", param)
     _backend.active.sgd_update(param, velocity, grad, lr, momentum, bool(nesterov), weight_decay)
 
@@ -441,7 +443,7 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     if eps == 0:
         raise ValueError(f"{op}: eps must be > 0")
     weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
-    _same_dtype(op, param=param, grad=grad, m=m, v=v)
+    _same_dtype(op, "param grad m v", param, grad, m, v)
     for name, a in (("grad", grad), ("m", m), ("v", v)):
         _same_shape(op, name, a, "param", param)
     _backend.active.adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step)
@@ -523,7 +525,7 @@ def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
     op = "rnn_forward"
     x, h0, w_xh, w_hh, code = _rnn_args(op, x, h0, w_xh, w_hh, activation)
     b_h = _float_array(op, "b_h", b_h, 1)
-    _same_dtype(op, x=x, h0=h0, w_xh=w_xh, w_hh=w_hh, b_h=b_h)
+    _same_dtype(op, "x h0 w_xh w_hh b_h", x, h0, w_xh, w_hh, b_h)
     if b_h.shape != (w_xh.shape[1],):
         raise ValueError(f"{op}: b_h must have shape ({w_xh.shape[1]},), got {_shape(b_h)}")
     h_all = _empty(x, (x.shape[0], x.shape[1], w_xh.shape[1]))
@@ -558,7 +560,7 @@ def rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh, activation="tanh", bptt_steps
     x, h0, w_xh, w_hh, code = _rnn_args(op, x, h0, w_xh, w_hh, activation)
     h_all = _float_array(op, "h_all", h_all, 3, "(T, N, H)")
     dh_all = _float_array(op, "dh_all", dh_all, 3, "(T, N, H)")
-    _same_dtype(op, dh_all=dh_all, x=x, h_all=h_all, h0=h0, w_xh=w_xh, w_hh=w_hh)
+    _same_dtype(op, "dh_all x h_all h0 w_xh w_hh", dh_all, x, h_all, h0, w_xh, w_hh)
     shape = (x.shape[0], x.shape[1], w_xh.shape[1])
     for name, a in (("h_all", h_all), ("dh_all", dh_all)):
         if a.shape != shape:
