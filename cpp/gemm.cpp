@@ -6,7 +6,8 @@
  *     small batch, a matrix-vector product, a weight gradient over a small batch; no packing of
  *     op(b) (it would cost as much as the product): a register-blocked tile of up to SMR rows x NR
  *     columns reads op(a) in place and op(b) rows where they lie, and keeps its accumulators over
- *     the whole of K (each c element summed over k in order); the last partial NR columns are
+ *     the whole of K (each c element summed over k in order, or in 2-8 interleaved partial sums for
+ *     tiles of few rows: see micro_tile); the last partial NR columns are
  *     read in place too, but for their last row or two, which come from a small zero-padded copy;
  *   - small N with op(a) stored transposed (weight gradients xᵀ·dy of a narrow layer): the
  *     small-M product cᵀ = op(b)ᵀ · op(a)ᵀ into a scratch buffer, transposed into c;
@@ -30,6 +31,8 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -159,28 +162,46 @@ void pack_panels(T* dst, View<T> X, i64 x0, i64 nx, i64 k0, i64 kc) {
 
 // One MR x (NV·VW) tile of c over kc values of k: element (i, k) of a at a[i·ars + k·acs] (a packed
 // panel, ars = 1 and acs = MR, or op(a) in place), row k of b (NV·VW values) at b + k·ldb (a packed
-// panel, ldb = NV·VW, or op(b) in place). Accumulators live in MR·NV vector registers of VW lanes.
+// panel, ldb = NV·VW, or op(b) in place). Accumulators live in MR·NV vector registers of VW lanes;
+// a tile of fewer than 8 of them (a few rows) keeps U = 8 / (MR·NV) sets, k going to set k % U, added
+// pairwise at the end, so that U·MR·NV multiply-adds are in flight rather than a latency-bound chain.
 // c = acc when overwrite, else c += acc.
 template <class T, int MR, int NV, int VW>
 [[gnu::always_inline]] inline void micro_tile(i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 ldb, T* c,
                                               i64 ldc, bool overwrite) {
   typedef T V __attribute__((vector_size(VW * sizeof(T))));
-  V acc[MR][NV];
+  constexpr int U = MR * NV >= 8 ? 1 : MR * NV >= 4 ? 2 : MR * NV >= 2 ? 4 : 8;
+  V acc[U][MR][NV];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u)
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-  for (i64 k = 0; k < kc; ++k) {
-    V bv[NV];
+      for (int v = 0; v < NV; ++v) acc[u][i][v] = V{};
+  for (i64 k0 = 0; k0 < kc; k0 += U) {
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) {
+      const i64 k = k0 + u;
+      if (U > 1 && k >= kc) break;  // the last, partial group of U values of k
+      V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * VW, sizeof(V));
+      for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * VW, sizeof(V));
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const T ai = a[i * ars + k * acs];
+      for (int i = 0; i < MR; ++i) {
+        const T ai = a[i * ars + k * acs];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
+        for (int v = 0; v < NV; ++v) acc[u][i][v] += ai * bv[v];
+      }
     }
   }
+#pragma GCC unroll 3
+  for (int w = U / 2; w > 0; w /= 2)
+#pragma GCC unroll 4
+    for (int u = 0; u < w; ++u)
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[u][i][v] += acc[u + w][i][v];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -189,9 +210,9 @@ template <class T, int MR, int NV, int VW>
       if (!overwrite) {
         V old;
         std::memcpy(&old, ci, sizeof(V));
-        acc[i][v] = old + acc[i][v];
+        acc[0][i][v] = old + acc[0][i][v];
       }
-      std::memcpy(ci, &acc[i][v], sizeof(V));
+      std::memcpy(ci, &acc[0][i][v], sizeof(V));
     }
 }
 
@@ -287,6 +308,15 @@ template <class T, int SMR, int NVE, int VW>
   for (i64 i = 0; i < M; ++i) std::memcpy(c + i * N + j, tile + i * width, n_n * sizeof(T));
 }
 
+// small_edge with the fewest vectors, a power of two up to NV, that hold the N - j columns.
+template <class T, int SMR, int NV, int VW, int NVE = 1>
+[[gnu::always_inline]] inline void small_edge_fit(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 j) {
+  if constexpr (NVE < NV) {
+    if (N - j > NVE * VW) return small_edge_fit<T, SMR, NV, VW, 2 * NVE>(c, A, B, M, N, K, j);
+  }
+  small_edge<T, SMR, NVE, VW>(c, A, B, M, N, K, j);
+}
+
 // Column blocks [jb0, jb1) (of NR = NV·VW columns) of c (M,N) = A · B, B rows contiguous.
 template <class T, int SMR, int NV, int VW>
 [[gnu::always_inline]] inline void small_blocks(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0, i64 jb1) {
@@ -297,10 +327,8 @@ template <class T, int SMR, int NV, int VW>
       small_rows<T, SMR, NV, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
     else if (N - j == VW)  // exactly one vector of columns left: read in place
       small_rows<T, SMR, 1, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
-    else if (N - j < VW)  // one vector of columns suffices
-      small_edge<T, SMR, 1, VW>(c, A, B, M, N, K, j);
     else
-      small_edge<T, SMR, NV, VW>(c, A, B, M, N, K, j);
+      small_edge_fit<T, SMR, NV, VW>(c, A, B, M, N, K, j);
   }
 }
 
@@ -346,13 +374,27 @@ SmallKernel<T> select_small_kernel() {
   return {SmallBaseline<T, 6, 2, VW>::run, 2 * VW};
 }
 
+// For one or two rows (a matrix-vector product): tiles of up to 2 rows x 8 vectors (AVX-512) or 4,
+// so that a row of op(b) is read in long runs and 8 or more multiply-adds are in flight at once.
+template <class T>
+SmallKernel<T> select_wide_kernel() {
+  constexpr int VW = 16 / sizeof(T);
+#if DEEPNUM_GEMM_LEVELS
+  const std::string_view level = simd_level();
+  if (level == "avx512") return {SmallAvx512<T, 2, 4, 4 * VW>::run, 4 * 4 * VW};
+  if (level == "avx2") return {SmallAvx2<T, 2, 4, 2 * VW>::run, 4 * 2 * VW};
+#endif
+  return {SmallBaseline<T, 2, 4, VW>::run, 4 * VW};
+}
+
 // The small-M path: each thread takes one contiguous range of column blocks (contiguous, so that
 // a thread reads the columns of op(b) that the same thread wrote in a preceding kernel partitioned
 // the same way, e.g. conv2d's im2col by image: handing blocks out in turn made conv1 at batch 100
 // 4.6x slower with 2 threads than with 1). Each block is computed the same way whoever computes it.
 template <class T>
 void gemm_small_m(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
-  static const SmallKernel<T> kn = select_small_kernel<T>();
+  static const SmallKernel<T> narrow = select_small_kernel<T>(), wide = select_wide_kernel<T>();
+  const SmallKernel<T>& kn = M <= 2 ? wide : narrow;
   const i64 blocks = (N + kn.nr - 1) / kn.nr;
   const i64 threads = std::min(threads_for(M * N * K), blocks);
   if (threads == 1) {
@@ -368,18 +410,42 @@ void gemm_small_m(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
 
 // ---- skinny-N path -----------------------------------------------------------------------
 
+// The lanes of a shuffle that halves groups of 2H lanes of two vectors x, y of VW lanes: lane p of the
+// result takes lane (group·2H + p % H) + Hi·H of x (p < VW/2) or of y (p >= VW/2), group = (p % (VW/2)) / H.
+template <class I, int VW, int H, int Hi, std::size_t... P>
+constexpr I halving_lanes(std::index_sequence<P...>) {
+  using S = std::remove_reference_t<decltype(I{}[0])>;
+  return I{static_cast<S>((P < VW / 2 ? 0 : VW) + (P % (VW / 2)) / H * 2 * H + P % H + Hi * H)...};
+}
+
+// v[0..n) (n = VW at the first level, H = VW/2) -> v[0] whose lane l is the sum of the lanes of input l,
+// added as the scalar tree lanes[l] += lanes[l + w] for w = VW/2, ..., 1 would: each level adds the upper
+// half of every group of 2H lanes to its lower half, two vectors at a time, and packs the results.
+template <class V, class I, int VW, int H>
+[[gnu::always_inline]] inline void reduce_lanes(V* v, int n) {
+  if constexpr (H >= 1) {
+    constexpr I lo = halving_lanes<I, VW, H, 0>(std::make_index_sequence<VW>{});
+    constexpr I hi = halving_lanes<I, VW, H, 1>(std::make_index_sequence<VW>{});
+    for (int i = 0; i < n / 2; ++i)
+      v[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], lo) + __builtin_shuffle(v[2 * i], v[2 * i + 1], hi);
+    reduce_lanes<V, I, VW, H / 2>(v, n / 2);
+  }
+}
+
 // Rows [i, i+R) x columns [j, j+NG) of c (ldc apart) as dot products: a rows (ars apart,
 // contiguous in k) against bt rows (op(b)ᵀ, K long, contiguous); each c element sums its k in
-// VW interleaved partial sums, added pairwise, then the tail k >= K - K % VW in order. Columns
-// past n_n are computed from zero rows of bt and not stored.
+// VW interleaved partial sums, added pairwise in vector registers (reduce_lanes, VW accumulators at a
+// time, zero ones padding R·NG up to a multiple of VW), then the tail k >= K - K % VW in order.
+// Columns past n_n are computed from zero rows of bt and not stored.
 template <class T, int R, int NG, int VW>
 [[gnu::always_inline]] inline void dot_tile(i64 K, const T* a, i64 ars, const T* bt, T* c, i64 ldc, i64 n_n) {
   typedef T V __attribute__((vector_size(VW * sizeof(T))));
-  V acc[R][NG];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int g = 0; g < NG; ++g) acc[r][g] = V{};
+  typedef std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t> S;
+  typedef S I __attribute__((vector_size(VW * sizeof(T))));
+  constexpr int kPadded = (R * NG + VW - 1) / VW * VW;
+  V acc[kPadded];
+#pragma GCC unroll 32
+  for (int q = 0; q < kPadded; ++q) acc[q] = V{};
   const i64 kv = K - K % VW;
   for (i64 k = 0; k < kv; k += VW) {
     V av[R], bv[NG];
@@ -390,15 +456,17 @@ template <class T, int R, int NG, int VW>
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-      for (int g = 0; g < NG; ++g) acc[r][g] += av[r] * bv[g];
+      for (int g = 0; g < NG; ++g) acc[r * NG + g] += av[r] * bv[g];
+  }
+  T sums[kPadded];
+#pragma GCC unroll 4
+  for (int q = 0; q < kPadded; q += VW) {
+    reduce_lanes<V, I, VW, VW / 2>(acc + q, VW);
+    std::memcpy(sums + q, &acc[q], sizeof(V));
   }
   for (int r = 0; r < R; ++r)
     for (int g = 0; g < NG && g < n_n; ++g) {
-      T lanes[VW];
-      std::memcpy(lanes, &acc[r][g], sizeof(V));
-      for (int w = VW / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
-      T sum = lanes[0];
+      T sum = sums[r * NG + g];
       for (i64 k = kv; k < K; ++k) sum += a[r * ars + k] * bt[g * K + k];
       c[r * ldc + g] = sum;
     }
