@@ -49,6 +49,16 @@ def environment():
     model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
     flags = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.M)
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    blas_text = f"{blas.get('name')} {blas.get('version', '')}".strip()
+    try:  # the kernels OpenBLAS picked for this CPU (OPENBLAS_CORETYPE overrides them)
+        from threadpoolctl import threadpool_info
+
+        core = next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
+        blas_text += f", {core} kernels" if core else ""
+    except ImportError:
+        pass
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        blas_text += f", OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}"
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
     return {
@@ -59,7 +69,7 @@ def environment():
         "load_average": os.getloadavg()[0],
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "blas": f"{blas.get('name')} {blas.get('version', '')}".strip(),
+        "blas": blas_text,
         "numba": numba.__version__,
         "torch": torch.__version__ if torch else None,
         "deepnum": deepnum.__version__,
