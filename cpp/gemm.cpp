@@ -362,29 +362,23 @@ struct SmallKernel {
   i64 nr;
 };
 
-// Tiles of up to SMR x 2 vectors: SMR·2 accumulators + 2 b vectors + 1 broadcast in 32 (AVX-512) or 16 registers.
+// Tiles of up to SMR x 2 vectors: SMR·2 accumulators + 2 b vectors + 1 broadcast in 32 (AVX-512) or 16 registers;
+// `wide`, for one or two rows (a matrix-vector product): up to 2 rows x 4 vectors, so that a row of op(b) is
+// read in longer runs and 8 or more multiply-adds are in flight at once.
 template <class T>
-SmallKernel<T> select_small_kernel() {
+SmallKernel<T> select_small_kernel(bool wide) {
   constexpr int VW = 16 / sizeof(T);  // lanes of a 128-bit vector
 #if DEEPNUM_GEMM_LEVELS
   const std::string_view level = simd_level();
-  if (level == "avx512") return {SmallAvx512<T, 12, 2, 4 * VW>::run, 2 * 4 * VW};
-  if (level == "avx2") return {SmallAvx2<T, 6, 2, 2 * VW>::run, 2 * 2 * VW};
+  if (level == "avx512")
+    return wide ? SmallKernel<T>{SmallAvx512<T, 2, 4, 4 * VW>::run, 4 * 4 * VW}
+                : SmallKernel<T>{SmallAvx512<T, 12, 2, 4 * VW>::run, 2 * 4 * VW};
+  if (level == "avx2")
+    return wide ? SmallKernel<T>{SmallAvx2<T, 2, 4, 2 * VW>::run, 4 * 2 * VW}
+                : SmallKernel<T>{SmallAvx2<T, 6, 2, 2 * VW>::run, 2 * 2 * VW};
 #endif
-  return {SmallBaseline<T, 6, 2, VW>::run, 2 * VW};
-}
-
-// For one or two rows (a matrix-vector product): tiles of up to 2 rows x 8 vectors (AVX-512) or 4,
-// so that a row of op(b) is read in long runs and 8 or more multiply-adds are in flight at once.
-template <class T>
-SmallKernel<T> select_wide_kernel() {
-  constexpr int VW = 16 / sizeof(T);
-#if DEEPNUM_GEMM_LEVELS
-  const std::string_view level = simd_level();
-  if (level == "avx512") return {SmallAvx512<T, 2, 4, 4 * VW>::run, 4 * 4 * VW};
-  if (level == "avx2") return {SmallAvx2<T, 2, 4, 2 * VW>::run, 4 * 2 * VW};
-#endif
-  return {SmallBaseline<T, 2, 4, VW>::run, 4 * VW};
+  return wide ? SmallKernel<T>{SmallBaseline<T, 2, 4, VW>::run, 4 * VW}
+              : SmallKernel<T>{SmallBaseline<T, 6, 2, VW>::run, 2 * VW};
 }
 
 // The small-M path: each thread takes one contiguous range of column blocks (contiguous, so that
@@ -393,7 +387,7 @@ SmallKernel<T> select_wide_kernel() {
 // 4.6x slower with 2 threads than with 1). Each block is computed the same way whoever computes it.
 template <class T>
 void gemm_small_m(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
-  static const SmallKernel<T> narrow = select_small_kernel<T>(), wide = select_wide_kernel<T>();
+  static const SmallKernel<T> narrow = select_small_kernel<T>(false), wide = select_small_kernel<T>(true);
   const SmallKernel<T>& kn = M <= 2 ? wide : narrow;
   const i64 blocks = (N + kn.nr - 1) / kn.nr;
   const i64 threads = std::min(threads_for(M * N * K), blocks);
