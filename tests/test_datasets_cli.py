@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from deepnum import cli, datasets
+from deepnum import cli, datasets, recipes
 
 
 def write_idx(path, array):
@@ -108,3 +108,40 @@ def test_moons_recipe_draws_its_boundary(tmp_path, capsys):
     assert (tmp_path / "decision_boundary.png").exists()
     accuracy = float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1].rstrip("%"))
     assert accuracy > 95
+
+
+MNIST_RECIPES = sorted(name for name, recipe in recipes.RECIPES.items()
+                       if recipe.needs_mnist and name not in ("logistic", "n3-ensemble"))
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory):
+    return tiny_idx_mnist(tmp_path_factory.mktemp("data"), n_train=10600)  # 600 train, 10k validation
+
+
+@pytest.mark.parametrize("name", MNIST_RECIPES)
+def test_each_mnist_recipe_trains_saves_and_reloads(name, tiny_mnist, tmp_path, capsys):
+    """One epoch of every seed recipe at its own batch size and architecture, on tiny data."""
+    out = tmp_path / name
+    assert cli.main(["train", name, "--data", str(tiny_mnist), "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("test accuracy: ")
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1]
+    assert cli.main(["evaluate", str(out / "weights.npz"), "--data", str(tiny_mnist)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == last
+
+
+def test_ensemble_recipe_is_its_members_trained_one_by_one(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    common = ["--data", str(tiny_mnist), "--epochs", "1", "--train-size", "100", "--quiet"]
+    assert cli.main(["train", "n3-ensemble", "--out", str(out), "--seed", "3"] + common) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    members = [str(out / f"weights-{i}.npz") for i in range(5)]
+    assert cli.main(["evaluate", *members, "--data", str(tiny_mnist)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == last and len(lines) == 5 + 2 and lines[0].startswith(members[0] + ": test accuracy ")
+    assert cli.main(["train", "n3-dropout", "--out", str(tmp_path / "alone"), "--seed", "5"] + common) == 0
+    with np.load(members[2]) as ensemble_member, np.load(tmp_path / "alone" / "weights.npz") as alone:
+        assert sorted(ensemble_member.files) == sorted(alone.files)
+        for key in alone.files:
+            assert np.array_equal(ensemble_member[key], alone[key]), key

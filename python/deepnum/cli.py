@@ -1,4 +1,4 @@
-"""The ``deepnum`` command: ``train RECIPE``, ``evaluate WEIGHTS``, ``info``."""
+"""The ``deepnum`` command: ``train RECIPE``, ``evaluate WEIGHTS [WEIGHTS ...]``, ``info``."""
 import argparse
 import json
 import sys
@@ -10,7 +10,7 @@ import numpy as np
 import deepnum
 
 from . import _backend, datasets, recipes
-from .models import Sequential
+from .models import Ensemble, Sequential
 
 
 def _train(args):
@@ -56,16 +56,23 @@ def _plots(result, data, out):
 
 
 def _evaluate(args):
-    model = Sequential.load(args.weights)
+    members = [Sequential.load(path) for path in args.weights]
     _, _, (x, y) = datasets.mnist(args.data)
     if args.first is not None:
         if not 1 <= args.first <= len(x):
             raise SystemExit(f"deepnum evaluate: --first must be in [1, {len(x)}], got {args.first}")
         x, y = x[:args.first], y[:args.first]
+    if len(members) == 1:
+        model = members[0]
+    else:
+        for path, member in zip(args.weights, members):
+            print(f"{path}: test accuracy {100 * member.evaluate((x, y))['accuracy']:.2f}%")
+        model = Ensemble(members, vote=args.vote)
     scores = model.evaluate((x, y))
     errors = round(scores["error"] * len(x))
     print(f"test images: {len(x)}, misclassified: {errors} ({100 * errors / len(x):.6f}%)")
-    print(f"test loss {scores['loss']:.4f}")
+    if "loss" in scores:
+        print(f"test loss {scores['loss']:.4f}")
     print(f"test accuracy: {100 * scores['accuracy']:.2f}% (error {100 * scores['error']:.2f}%)")
     return 0
 
@@ -101,8 +108,10 @@ def main(argv=None):
     t.add_argument("--updates", type=int, help="binary-addition: number of single-example SGD updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.set_defaults(func=_train)
-    e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set")
-    e.add_argument("weights")
+    e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set; several weights files vote")
+    e.add_argument("weights", nargs="+", help="a weights .npz; with more than one, their ensemble is scored")
+    e.add_argument("--vote", choices=("majority", "mean"), default="majority",
+                   help="how several models vote: plurality of labels or argmax of mean probabilities")
     e.add_argument("--data")
     e.add_argument("--first", type=int, metavar="N",
                    help="score the first N test images only (the DeepLearningTutorials score whole minibatches: "

@@ -52,18 +52,22 @@ class Recipe:
 
 @dataclass
 class EnsembleRecipe:
-    """Train ``members`` copies of a recipe with seeds seed, seed+1, ... and let them vote."""
+    """Train ``members`` copies of a recipe with seeds seed, seed+1, ... and let them vote (majority).
+
+    Member i is the model ``member.run`` trains with seed ``seed + i``: the members can as well be
+    trained one by one (``deepnum train n3-dropout --seed i``) and voted by ``deepnum evaluate``."""
 
     member: Recipe
     members: int = 5
     needs_mnist = True
 
     def run(self, data, seed=0, out=None, verbose=True, **options):
-        results = [self.member.run(data, seed + i, None, verbose, **options) for i in range(self.members)]
+        results = []
+        for i in range(self.members):
+            results.append(self.member.run(data, seed + i, None, verbose, **options))
+            if out is not None:  # each member as soon as it is trained: a stopped run keeps them
+                results[-1].model.save(out / f"weights-{i}.npz")
         ensemble = models.Ensemble([r.model for r in results])
-        if out is not None:
-            for i, r in enumerate(results):
-                r.model.save(out / f"weights-{i}.npz")
         history = dict(results[0].history, member_test_errors=[r.test_error for r in results])
         return Result(ensemble, history, ensemble.evaluate(data[2])["error"])
 
