@@ -145,3 +145,18 @@ def test_ensemble_recipe_is_its_members_trained_one_by_one(tiny_mnist, tmp_path,
         assert sorted(ensemble_member.files) == sorted(alone.files)
         for key in alone.files:
             assert np.array_equal(ensemble_member[key], alone[key]), key
+
+
+def test_dlt_recipes_also_report_the_test_error_on_whole_minibatches(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "logistic", "--data", str(tiny_mnist), "--epochs", "2", "--batch-size", "60",
+                     "--out", str(out), "--quiet"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("test error on the first 180 images (the DLT scores whole minibatches only): ")
+    history = json.loads((out / "history.json").read_text())
+    assert history["test_images_whole_batches"] == 180
+    assert cli.main(["evaluate", str(out / "weights.npz"), "--data", str(tiny_mnist), "--first", "180"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"test images: 180, misclassified: {round(180 * history['test_error_whole_batches'])} " \
+                    f"({100 * history['test_error_whole_batches']:.6f}%)"
+    assert lines[-2].endswith(first.split("misclassified: ")[1].replace(" (", " misclassified ("))

@@ -35,6 +35,10 @@ def _train(args):
     print(f"time: {seconds:.1f} s")
     if result.train_error is not None:
         print(f"training accuracy: {100 * (1 - result.train_error):.2f}%")
+    if "test_error_whole_batches" in result.history:
+        n, error = result.history["test_images_whole_batches"], result.history["test_error_whole_batches"]
+        print(f"test error on the first {n} images (the DLT scores whole minibatches only): "
+              f"{round(error * n)} misclassified ({100 * error:.6f}%)")
     if result.test_error is not None:
         print(f"test accuracy: {100 * (1 - result.test_error):.2f}% (error {100 * result.test_error:.2f}%)")
     return 0

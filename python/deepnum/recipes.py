@@ -45,6 +45,11 @@ class Recipe:
         history = model.fit(train, epochs or self.epochs, batch_size, self.optimizer(batch_size, len(train[0])),
                             validation=valid, test=test, patience=self.patience, verbose=verbose,
                             **self.fit_options)
+        if self.patience is not None and len(test[0]) % batch_size:
+            # the DLT score whole minibatches only (logistic_sgd.py: 10000 // 600 * 600 = 9600 images)
+            n = len(test[0]) // batch_size * batch_size
+            history["test_images_whole_batches"] = n
+            history["test_error_whole_batches"] = model.evaluate((test[0][:n], test[1][:n]))["error"]
         if out is not None:
             model.save(out / "weights.npz")
         return Result(model, history, history.get("test_error"))
