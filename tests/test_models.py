@@ -122,23 +122,90 @@ def test_same_seed_same_parameters():
     assert not all(np.array_equal(a[k], other[k]) for k in a)
 
 
-def test_resume_from_checkpoint_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("optimizer, patience", [(lambda: SGD(0.05, momentum=0.5), None),
+                                                  (lambda: Adam(0.01), None),
+                                                  (lambda: SGD(0.05, momentum=0.5, nesterov=True), 40)])
+def test_resume_from_checkpoint_is_bit_identical(tmp_path, optimizer, patience):
+    """Parameters, optimiser state, shuffling and dropout draws, early-stopping state and history."""
     x, y = blobs(300, 36)
-    data = dict(validation=(x[:100], y[:100]), batch_size=10, shuffle=True)
+    data = dict(validation=(x[:100], y[:100]), test=(x[100:200], y[100:200]), batch_size=10, shuffle=True,
+                patience=patience)
 
     def fresh():
         return small_convnet(seed=2, dtype=np.float32, p_dropout=0.3)
 
     whole = fresh()
-    whole.fit((x, y), epochs=3, optimizer=SGD(0.05, momentum=0.5), **data)
+    expected = whole.fit((x, y), epochs=3, optimizer=optimizer(), **data)
     ckpt = tmp_path / "ckpt.npz"
     first = fresh()
-    first.fit((x, y), epochs=1, optimizer=SGD(0.05, momentum=0.5), checkpoint=ckpt, **data)
+    first.fit((x, y), epochs=1, optimizer=optimizer(), checkpoint=ckpt, **data)
     resumed = fresh()  # a new process would start here
-    history = resumed.fit((x, y), epochs=3, optimizer=SGD(0.05, momentum=0.5), checkpoint=ckpt, **data)
-    assert history["epoch"] == [1, 2, 3]
+    history = resumed.fit((x, y), epochs=3, optimizer=optimizer(), checkpoint=ckpt, **data)
+    assert history == expected and history["epoch"] == [1, 2, 3]
     a, b = whole.state_dict(), resumed.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="written with the optimizer"):
+        fresh().fit((x, y), epochs=3, optimizer=SGD(0.1) if isinstance(optimizer(), Adam) else Adam(),
+                    checkpoint=ckpt, **data)
+
+
+def test_early_stopping_raises_patience_only_on_significant_improvements():
+    """The DLT rule on scripted validation errors: 200 examples in batches of 20 (10 a epoch),
+    patience 10, so validation every min(10, 10 // 2) = 5 iterations (0-based 4, 9, 14, ...)."""
+    x, y = blobs(200, 36)
+    model = models.LogisticRegression(36, 3)
+    script = iter([0.5, 0.4, 0.399, 0.45])
+    model.evaluate = lambda data: {"loss": 1.0, "error": next(script)}
+    history = model.fit((x, y), epochs=50, batch_size=20, optimizer=SGD(0.1), validation=(x, y), patience=10)
+    # it 4: 0.5, first best, patience max(10, 4·2) = 10; it 9: 0.4 < 0.995·0.5, patience 18; it 14:
+    # 0.399 is better but not by the threshold (0.398): best moves, patience stays; stop at it 18,
+    # the 9th batch of epoch 2, whose record scores the parameters once more (0.45). Epoch 1's
+    # record reuses the validation of its last iteration.
+    assert history["best_iteration"] == 14 and history["best_valid_error"] == 0.399
+    assert history["epoch"] == [1, 2] and history["valid_error"] == [0.4, 0.45]
+
+
+def test_training_prints_a_progress_bar_and_a_line_per_epoch(capsys):
+    x, y = blobs(100, 36)
+    models.LogisticRegression(36, 3).fit((x, y), epochs=2, batch_size=10, optimizer=SGD(0.1), validation=(x, y),
+                                         verbose=True)
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1", "epoch 2"]
+    assert "training loss" in lines[0] and "validation accuracy" in lines[0]
+    assert "epoch 1:   0%|" in err and "| 0/10 [" in err  # tqdm's bar (its loss postfix shows on refreshes)
+
+
+def test_nan_after_a_good_epoch_keeps_its_checkpoint(tmp_path):
+    x, y = blobs(100, 36)
+    ckpt = tmp_path / "ckpt.npz"
+    model = models.MLP([36, 8, 3])
+    one_epoch = models.MLP([36, 8, 3])
+    one_epoch.fit((x, y), epochs=1, batch_size=10, optimizer=SGD(0.1))
+
+    def poison(model, history):  # after epoch 1 (and before its checkpoint): a NaN in batch 6
+        x[57] = np.nan
+
+    with pytest.raises(TrainingDiverged, match=rf"epoch 2, batch 6; the last checkpoint \({ckpt}\) is kept"):
+        model.fit((x, y), epochs=3, batch_size=10, optimizer=SGD(0.1), callbacks=[poison], checkpoint=ckpt)
+    with np.load(ckpt) as f:
+        assert all(np.array_equal(f[k], v) for k, v in one_epoch.state_dict().items())
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    model = models.LogisticRegression(4, 2)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def broken(f, **arrays):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(models.np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
 
 
 def test_nan_loss_stops_with_epoch_and_batch(tmp_path):
@@ -162,13 +229,82 @@ def test_save_load_roundtrip(tmp_path):
         assert "__architecture__" in f.files
 
 
-def test_model_errors():
+def test_model_errors(tmp_path):
     with pytest.raises(ValueError, match="SoftmaxNLL"):
         Sequential([nn.Dense(3, 2)])
     with pytest.raises(ValueError, match="Dense: unknown activation"):
         nn.Dense(3, 2, "swish")
+    x5, y5 = np.zeros((5, 3), np.float32), np.zeros(5, int)
     with pytest.raises(ValueError, match="batch_size"):
-        models.LogisticRegression(3, 2).fit((np.zeros((5, 3), np.float32), np.zeros(5, int)), 1, 10)
+        models.LogisticRegression(3, 2).fit((x5, y5), 1, 10)
+    for batch_size in (0, -5, 2.5):
+        with pytest.raises(ValueError, match=r"fit: batch_size must be an integer >= 1"):
+            models.LogisticRegression(3, 2).fit((x5, y5), 1, batch_size)
+    with pytest.raises(ValueError, match="fit: epochs must be"):
+        models.LogisticRegression(3, 2).fit((x5, y5), -1, 1)
+    with pytest.raises(ValueError, match="fit: 5 training inputs but 4 targets"):
+        models.LogisticRegression(3, 2).fit((x5, y5[:4]), 1, 1)
+    with pytest.raises(ValueError, match="Ensemble: needs at least one member"):
+        models.Ensemble([])
+    with pytest.raises(ValueError, match="ConvNet: image"):
+        models.ConvNet((1, 6, 6), [(2, 5, 2), (2, 3, 2)], [4])
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="other.npz is not a deepnum model"):
+        Sequential.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Dense(0, 2), "Dense: n_in must be >= 1"),
+    (lambda: nn.Dense(3, 2.5), "Dense: n_out must be an integer"),
+    (lambda: nn.Dense(3, 2, p_dropout=1.0), r"Dense: p_dropout must be in \[0, 1\)"),
+    (lambda: nn.Conv2D(1, 2, (3, 0)), "Conv2D: kernel must be >= 1"),
+    (lambda: nn.Conv2D(1, 2, 3, stride=0), "Conv2D: stride must be >= 1"),
+    (lambda: nn.Conv2D(1, 2, 3, padding=-1), "Conv2D: padding must be >= 0"),
+    (lambda: nn.MaxPool2D(0), "MaxPool2D: size must be >= 1"),
+    (lambda: nn.Dropout(-0.1), "Dropout: p must be in"),
+    (lambda: nn.RNN(3, True), "RNN: n_hidden must be an integer"),
+    (lambda: SGD(-0.1), "SGD: lr must be a number >= 0"),
+    (lambda: SGD(0.1, momentum=1.0), r"SGD: momentum must be in \[0, 1\)"),
+    (lambda: SGD(0.1, nesterov=True), "SGD: nesterov=True needs a momentum > 0"),
+    (lambda: SGD(0.1, l2=-1), "SGD: l2 and l1 must be >= 0"),
+    (lambda: Adam(beta2=1.0), "Adam: need 0 <= beta1, beta2 < 1"),
+])
+def test_constructors_reject_bad_arguments(make, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        make()
+
+
+@pytest.mark.parametrize("l2, l1", [(0.3, 0.0), (0.0, 0.2), (0.3, 0.2)])
+def test_penalties_act_on_weights_only_with_their_documented_scaling(l2, l1):
+    """One SGD step: w -= lr·(g + l2·w + l1·sign(w)); biases get the bare gradient."""
+    x, y = blobs(20, 36, dtype=np.float64)
+    model = models.MLP([36, 6, 3], "tanh", dtype=np.float64)
+    for _, _, p, _ in model.parameters():
+        p += 0.1  # non-zero biases and softmax weights, so that a penalty on them would show
+    model.forward(x, train=True)
+    model.layers[-1].loss(y)
+    model.backward()
+    before = {k: (name, p.copy(), g.copy()) for k, name, p, g in model.parameters()}
+    SGD(0.5, l2=l2, l1=l1).step(model.parameters(), 0)
+    for key, _, p, _ in model.parameters():
+        name, p0, g = before[key]
+        penalty = l2 * p0 + l1 * np.sign(p0) if name == "w" else 0
+        np.testing.assert_allclose(p, p0 - 0.5 * (g + penalty), rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_nesterov_and_heavy_ball_follow_their_formulas():
+    """Two steps on fixed gradients: v = μv + g, then p -= lr·v (heavy ball) or lr·(g + μv)."""
+    p0, g = np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.25, -1.0])
+    for nesterov in (False, True):
+        p, v = p0.copy(), np.zeros(3)
+        opt = SGD(0.1, momentum=0.9, nesterov=nesterov)
+        for _ in range(2):
+            opt.step([("0.w", "w", p, g)], 0)
+        expected, v = p0.copy(), np.zeros(3)
+        for _ in range(2):
+            v = 0.9 * v + g
+            expected -= 0.1 * (g + 0.9 * v if nesterov else v)
+        np.testing.assert_allclose(p, expected, rtol=1e-12)
 
 
 def test_learning_rate_schedule_is_a_function_of_the_epoch():

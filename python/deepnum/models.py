@@ -5,6 +5,7 @@ constructors for the seed models.
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,8 @@ class Sequential:
         """Mean loss, accuracy and zero-one error on (x, y); errors are counted per target
         (per example for one label each, per time step or bit for sequence targets)."""
         x, y = data
+        if len(x) == 0 or len(x) != len(y):
+            raise ValueError(f"evaluate: needs as many targets as inputs, at least one; got {len(x)} and {len(y)}")
         head, total, wrong, count = self.layers[-1], 0.0, 0, 0
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
@@ -164,6 +167,11 @@ class Sequential:
         resumed from if it exists. ``callbacks`` are called as f(model, history) per epoch.
         """
         x, y = train
+        if len(x) != len(y):
+            raise ValueError(f"fit: {len(x)} training inputs but {len(y)} targets")
+        for name, v, minimum in (("batch_size", batch_size, 1), ("epochs", epochs, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+                raise ValueError(f"fit: {name} must be an integer >= {minimum}, got {v!r}")
         n_batches = len(x) // batch_size
         if n_batches == 0:
             raise ValueError(f"fit: batch_size {batch_size} exceeds the {len(x)} training examples")
@@ -179,7 +187,7 @@ class Sequential:
         progress = _progress(verbose)
         while self.epoch < epochs and not st["done"]:
             order = self.rng.permutation(len(x)) if shuffle else None
-            losses = []
+            losses, last_validation = [], None
             bar = progress(range(n_batches), desc=f"epoch {self.epoch + 1}")
             for b in bar:
                 idx = slice(b * batch_size, (b + 1) * batch_size)
@@ -187,13 +195,15 @@ class Sequential:
                 try:
                     losses.append(self.train_step(x[idx], y[idx]))
                 except TrainingDiverged as e:
-                    raise TrainingDiverged(f"fit: {e} at epoch {self.epoch + 1}, batch {b + 1}; "
-                                           f"the last checkpoint ({checkpoint}) is kept") from None
+                    kept = (f"the last checkpoint ({checkpoint}) is kept" if checkpoint is not None
+                            else "no checkpoint was being written")
+                    raise TrainingDiverged(f"fit: {e} at epoch {self.epoch + 1}, batch {b + 1}; {kept}") from None
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
                 it = self.epoch * n_batches + b
                 if validation is not None and (it + 1) % frequency == 0:
-                    err = self.evaluate(validation)["error"]
+                    last_validation = it, self.evaluate(validation)
+                    err = last_validation[1]["error"]
                     if err < st["best"]:
                         if st["patience"] is not None and err < st["best"] * improvement_threshold:
                             st["patience"] = max(st["patience"], it * patience_increase)
@@ -205,8 +215,9 @@ class Sequential:
                     break
             self.epoch += 1
             record = {"epoch": self.epoch, "train_loss": float(np.mean(losses))}
-            if validation is not None:
-                record["valid_error"] = self.evaluate(validation)["error"]
+            if validation is not None:  # the parameters of the epoch's last iteration, scored once
+                scores = last_validation[1] if last_validation and last_validation[0] == it else self.evaluate(validation)
+                record["valid_loss"], record["valid_error"] = scores["loss"], scores["error"]
             history.log(**record)
             if verbose:
                 line = f"epoch {self.epoch}: training loss {record['train_loss']:.4f}"
@@ -249,6 +260,8 @@ class Sequential:
     def load(cls, path):
         """Rebuild a model saved with :meth:`save`."""
         with np.load(path, allow_pickle=False) as f:
+            if _ARCH_KEY not in f.files:
+                raise ValueError(f"Sequential.load: {path} is not a deepnum model (no {_ARCH_KEY} entry)")
             arch = json.loads(str(f[_ARCH_KEY]))
             model = cls.from_architecture(arch)
             model.load_state_dict({k: f[k] for k in f.files if k != _ARCH_KEY})
@@ -275,6 +288,9 @@ class Sequential:
             meta = json.loads(str(f[_ARCH_KEY]))
             if meta["architecture"] != self.architecture():
                 raise ValueError(f"fit: checkpoint {path} holds a different architecture")
+            if meta["optimizer"] != type(self.optimizer).__name__:
+                raise ValueError(f"fit: checkpoint {path} was written with the optimizer {meta['optimizer']}, "
+                                 f"not {type(self.optimizer).__name__}")
             self.load_state_dict({k: f[k] for k in f.files if ":" not in k and k != _ARCH_KEY})
             self.optimizer.load_state_dict({k[4:]: f[k] for k in f.files if k.startswith("opt:")})
             best = {k[5:]: f[k] for k in f.files if k.startswith("best:")} or None
@@ -294,10 +310,19 @@ def _json_default(v):
 
 
 def _atomic_savez(path, arrays):
+    """Write an .npz to a temporary file beside ``path``, flush it to disk and rename it over
+    ``path``: a reader sees the old file or the new one, never a partial one."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _progress(verbose):
@@ -335,6 +360,8 @@ def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_
     for n_filters, kernel, pool in conv_layers:
         layers.append(nn.Conv2D(c, n_filters, kernel, 1, padding, activation, init))
         h, w = (h + 2 * padding - kernel + 1) // pool, (w + 2 * padding - kernel + 1) // pool
+        if h < 1 or w < 1:
+            raise ValueError(f"ConvNet: image {image_shape} is too small for the conv/pool layers {conv_layers}")
         layers.append(nn.MaxPool2D(pool))
         c = n_filters
     layers.append(nn.Flatten())
@@ -360,6 +387,8 @@ class Ensemble:
         if vote not in ("majority", "mean"):
             raise ValueError(f"Ensemble: vote must be 'majority' or 'mean', got {vote!r}")
         self.members, self.vote = list(members), vote
+        if not self.members:
+            raise ValueError("Ensemble: needs at least one member")
         self.layers = self.members[0].layers  # for plots of the first member's filters
 
     def predict_proba(self, x, batch_size=1000):

@@ -48,6 +48,21 @@ def _check_activation(layer, activation):
         raise ValueError(f"{layer}: unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
 
 
+def _check_sizes(layer, minimum=1, **sizes):
+    """Each size a Python or NumPy integer >= minimum (a tuple or list: each entry), else TypeError/ValueError."""
+    for name, v in sizes.items():
+        for item in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+                raise TypeError(f"{layer}: {name} must be an integer, got {v!r}")
+            if item < minimum:
+                raise ValueError(f"{layer}: {name} must be >= {minimum}, got {v!r}")
+
+
+def _check_probability(layer, name, p):
+    if not 0 <= p < 1:
+        raise ValueError(f"{layer}: {name} must be in [0, 1), got {p}")
+
+
 def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
@@ -82,6 +97,8 @@ class Dense(Layer):
     def __init__(self, n_in, n_out, activation="linear", p_dropout=0.0, init="glorot"):
         super().__init__()
         _check_activation("Dense", activation)
+        _check_sizes("Dense", n_in=n_in, n_out=n_out)
+        _check_probability("Dense", "p_dropout", p_dropout)
         if init not in INITS:
             raise ValueError(f"Dense: unknown initialiser {init!r}; choose one of {INITS}")
         self.n_in, self.n_out, self.activation, self.p_dropout, self.init = n_in, n_out, activation, p_dropout, init
@@ -123,6 +140,8 @@ class Conv2D(Layer):
         _check_activation("Conv2D", activation)
         if init not in INITS:
             raise ValueError(f"Conv2D: unknown initialiser {init!r}; choose one of {INITS}")
+        _check_sizes("Conv2D", c_in=c_in, c_out=c_out, kernel=_pair(kernel), stride=stride)
+        _check_sizes("Conv2D", minimum=0, padding=padding)
         self.c_in, self.c_out, self.kernel = c_in, c_out, _pair(kernel)
         self.stride, self.padding, self.activation, self.init = stride, padding, activation, init
 
@@ -155,6 +174,7 @@ class MaxPool2D(Layer):
 
     def __init__(self, size=2, stride=None):
         super().__init__()
+        _check_sizes("MaxPool2D", size=size, **({} if stride is None else {"stride": stride}))
         self.size, self.stride = size, stride
 
     def config(self):
@@ -185,8 +205,7 @@ class Dropout(Layer):
 
     def __init__(self, p):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        _check_probability("Dropout", "p", p)
         self.p = p
 
     def config(self):
@@ -230,6 +249,7 @@ class RNN(Layer):
             raise ValueError(f"RNN: init_hh must be 'orthogonal', 'identity' or 'glorot', got {init_hh!r}")
         if init not in INITS:
             raise ValueError(f"RNN: unknown initialiser {init!r}; choose one of {INITS}")
+        _check_sizes("RNN", n_in=n_in, n_hidden=n_hidden)
         self.n_in, self.n_hidden, self.activation = n_in, n_hidden, activation
         self.return_sequences, self.init_hh, self.gain, self.init = bool(return_sequences), init_hh, gain, init
         self.bptt_steps, self.clip = bptt_steps, clip

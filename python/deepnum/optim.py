@@ -29,6 +29,11 @@ class Optimizer:
     """Base: keeps per-parameter state keyed like ``Sequential.parameters()``."""
 
     def __init__(self, lr, l2=0.0, l1=0.0):
+        name = type(self).__name__
+        if not callable(lr) and not lr >= 0:
+            raise ValueError(f"{name}: lr must be a number >= 0 or a function of the epoch, got {lr!r}")
+        if not (l2 >= 0 and l1 >= 0):
+            raise ValueError(f"{name}: l2 and l1 must be >= 0, got l2={l2!r}, l1={l1!r}")
         self.lr, self.l2, self.l1 = lr, l2, l1
         self.state = {}
 
@@ -50,6 +55,10 @@ class SGD(Optimizer):
 
     def __init__(self, lr, momentum=0.0, nesterov=False, l2=0.0, l1=0.0):
         super().__init__(lr, l2, l1)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
 
     def step(self, params, epoch):
@@ -68,6 +77,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0, l1=0.0):
         super().__init__(lr, l2, l1)
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1 and eps > 0):
+            raise ValueError(f"Adam: need 0 <= beta1, beta2 < 1 and eps > 0, got beta1={beta1!r}, "
+                             f"beta2={beta2!r}, eps={eps!r}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def step(self, params, epoch):

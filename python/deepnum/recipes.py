@@ -36,7 +36,9 @@ class Recipe:
     fit_options: dict = field(default_factory=dict)
     needs_mnist = True
 
-    def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, **unused):
+    def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, **unused):
+        """Train on data = (train, valid, test); weights to ``out``/weights.npz; with
+        ``checkpoint`` (a path) written after every epoch and resumed from if it exists."""
         train, valid, test = data
         if self.expand:
             train = datasets.expand_mnist(train, seed)
@@ -44,8 +46,8 @@ class Recipe:
         model = self.build(seed)
         history = model.fit(train, epochs or self.epochs, batch_size, self.optimizer(batch_size, len(train[0])),
                             validation=valid, test=test, patience=self.patience, verbose=verbose,
-                            **self.fit_options)
-        if self.patience is not None and len(test[0]) % batch_size:
+                            checkpoint=checkpoint, **self.fit_options)
+        if self.patience is not None and len(test[0]) % batch_size and len(test[0]) >= batch_size:
             # the DLT score whole minibatches only (logistic_sgd.py: 10000 // 600 * 600 = 9600 images)
             n = len(test[0]) // batch_size * batch_size
             history["test_images_whole_batches"] = n
@@ -66,10 +68,12 @@ class EnsembleRecipe:
     members: int = 5
     needs_mnist = True
 
-    def run(self, data, seed=0, out=None, verbose=True, **options):
+    def run(self, data, seed=0, out=None, verbose=True, checkpoint=None, **options):
+        """As :meth:`Recipe.run`; member i checkpoints to checkpoint-i.npz beside ``checkpoint``."""
         results = []
         for i in range(self.members):
-            results.append(self.member.run(data, seed + i, None, verbose, **options))
+            member_checkpoint = None if checkpoint is None else checkpoint.with_name(f"checkpoint-{i}.npz")
+            results.append(self.member.run(data, seed + i, None, verbose, checkpoint=member_checkpoint, **options))
             if out is not None:  # each member as soon as it is trained: a stopped run keeps them
                 results[-1].model.save(out / f"weights-{i}.npz")
         ensemble = models.Ensemble([r.model for r in results])
