@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import deepnum
 from deepnum import cli, datasets, recipes
 
 
@@ -86,7 +87,21 @@ def test_train_command_end_to_end(tmp_path, capsys):
 
 def test_info_command():
     done = subprocess.run([sys.executable, "-m", "deepnum.cli", "info"], capture_output=True, text=True, check=True)
-    assert "backends: cpp, numba, numpy" in done.stdout and "CPU SIMD level" in done.stdout
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"deepnum {deepnum.__version__}" and lines[1].startswith("backends: cpp, numba, numpy")
+    assert lines[2].startswith("threads: ") and lines[3].startswith("CPU SIMD level: ")
+    assert lines[4].startswith("CUDA device: ")
+
+
+def test_train_on_another_backend(tiny_mnist, tmp_path, capsys):
+    before = deepnum.get_backend()
+    try:
+        assert cli.main(["train", "logistic", "--backend", "numpy", "--data", str(tiny_mnist), "--epochs", "1",
+                         "--batch-size", "100", "--out", str(tmp_path), "--quiet"]) == 0
+        assert deepnum.get_backend() == "numpy"
+    finally:
+        deepnum.use_backend(before)
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: ")
 
 
 def test_expanded_mnist_is_the_original_and_four_shifts():
@@ -110,6 +125,13 @@ def test_moons_recipe_draws_its_boundary(tmp_path, capsys):
     assert (tmp_path / "decision_boundary.png").exists()
     accuracy = float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1].rstrip("%"))
     assert accuracy > 95
+
+
+def test_moons_recipe_draws_a_grid_of_hidden_sizes(tmp_path, capsys):
+    assert cli.main(["train", "moons", "--epochs", "500", "--hidden", "1,3", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("hidden")] == ["hidden 1", "hidden 3"]
+    assert (tmp_path / "decision_boundary.png").exists()
 
 
 MNIST_RECIPES = sorted(name for name, recipe in recipes.RECIPES.items()
