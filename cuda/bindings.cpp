@@ -501,9 +501,14 @@ void host_sgd_update(py::array param, py::object velocity, const py::array& grad
                      bool nesterov, double wd) {
   host_float("_host_sgd_update", param, [&](auto t, auto p) {
     using T = decltype(t);
+    using A = py::array_t<T, py::array::c_style>;
     if (!p.is(param)) throw py::type_error("_host_sgd_update: param must be a C-contiguous float array");
+    if (!velocity.is_none() && !A::check_(velocity))
+      throw py::type_error("_host_sgd_update: velocity must be None or a C-contiguous array of param's dtype");
     const auto g = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(grad);
-    T* v = velocity.is_none() ? nullptr : velocity.cast<py::array_t<T, py::array::c_style>>().mutable_data();
+    T* v = velocity.is_none() ? nullptr : A(velocity).mutable_data();
+    if (g.size() != p.size() || (v && A(velocity).size() != p.size()))
+      throw py::value_error("_host_sgd_update: param, grad and velocity must have the same size");
     for (py::ssize_t i = 0; i < p.size(); ++i)
       ew::sgd_step<T>(p.mutable_data()[i], v ? v + i : nullptr, g.data()[i], static_cast<T>(lr),
                       static_cast<T>(momentum), nesterov, static_cast<T>(wd));
@@ -518,6 +523,8 @@ void host_adam_update(py::array param, py::array m, py::array v, const py::array
     if (!p.is(param) || !A::check_(m) || !A::check_(v))
       throw py::type_error("_host_adam_update: param, m, v must be C-contiguous arrays of one float dtype");
     const auto g = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(grad);
+    if (g.size() != p.size() || A(m).size() != p.size() || A(v).size() != p.size())
+      throw py::value_error("_host_adam_update: param, m, v and grad must have the same size");
     T *pm = A(m).mutable_data(), *pv = A(v).mutable_data();
     const T c1 = static_cast<T>(1.0 - std::pow(beta1, static_cast<double>(step)));
     const T c2 = static_cast<T>(1.0 - std::pow(beta2, static_cast<double>(step)));

@@ -14,7 +14,10 @@
 namespace deepnum {
 namespace cuda {
 
+// Clears the runtime's last error first: a non-sticky failure (an out-of-memory cudaMalloc, a bad
+// device number) must not be reported again by the next launch's cudaGetLastError().
 [[noreturn]] inline void fail(cudaError_t err, const char* call, const char* file, int line) {
+  (void)cudaGetLastError();
   throw std::runtime_error(std::string("CUDA error: ") + call + " failed at " + file + ":" + std::to_string(line) +
                            ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
 }

@@ -17,13 +17,13 @@ namespace deepnum {
 namespace cuda {
 namespace {
 
-constexpr i64 kChunkElems = i64{1} << 24;  // target size of a chunk's col buffer (C·R·S x nb·P·Q)
+constexpr i64 kChunkElems = i64{1} << 24;  // target size of a chunk's scratch buffers (C·R·S or K x nb·P·Q)
 
 struct ConvShape {
   i64 N, C, H, W, K, R, S, sh, sw, ph, pw, P, Q;
   __host__ __device__ i64 crs() const { return C * R * S; }
   __host__ __device__ i64 pq() const { return P * Q; }
-  i64 chunk() const { return std::clamp<i64>(kChunkElems / (C * R * S * P * Q), 1, N); }
+  i64 chunk() const { return std::clamp<i64>(kChunkElems / (std::max(C * R * S, K) * P * Q), 1, N); }
 };
 
 // col (C·R·S, m·P·Q) for images [n0, n0 + m) of x

@@ -154,6 +154,17 @@ def test_host_sgd_step_matches_reference(momentum, nesterov, dtype):
         np.testing.assert_allclose(got_v, want_v, rtol=TOL[dtype], atol=TOL[dtype])
 
 
+def test_host_update_twins_reject_mismatched_arrays():
+    module = _cuda_module()
+    p = np.zeros(4, np.float32)
+    with pytest.raises(TypeError, match="_host_sgd_update: velocity must be None or a C-contiguous array"):
+        module._host_sgd_update(p, np.zeros(4), np.zeros(4, np.float32), 0.1, 0.9, False, 0.0)
+    with pytest.raises(ValueError, match="_host_sgd_update: param, grad and velocity must have the same size"):
+        module._host_sgd_update(p, np.zeros(3, np.float32), np.zeros(4, np.float32), 0.1, 0.9, False, 0.0)
+    with pytest.raises(ValueError, match="_host_adam_update: param, m, v and grad must have the same size"):
+        module._host_adam_update(p, p.copy(), p.copy(), np.zeros(5, np.float32), 0.1, 0.9, 0.999, 1e-8, 0.0, 1)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_host_adam_step_matches_reference(dtype):
     rng = np.random.default_rng(3)
@@ -223,3 +234,25 @@ def test_gemm_tile_edges_and_determinism(m, n, k, ta, tb):
     want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
     np.testing.assert_allclose(first, want, rtol=1e-4, atol=1e-4 * np.sqrt(k))
     assert first.tobytes() == again.tobytes()
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bptt_steps, clip", [(1, None), (3, None), (5, 0.3), (None, 0.3), (3, 0.3)])
+def test_rnn_truncation_and_clipping_on_the_device(bptt_steps, clip, dtype):
+    """The op driver's rnn case runs full BPTT only: the device's stack of in-flight gradients
+    (truncation) and its global-norm clip against the reference, for every activation."""
+    from test_ops import call_on
+    from test_rnn import rnn_inputs
+
+    x, h0, w_xh, w_hh, b_h, dh_all = rnn_inputs(12, 3, 5, 9, dtype=dtype, seed=bptt_steps or 0)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for activation in ("tanh", "sigmoid", "relu", "linear"):
+        results = {}
+        for backend in ("numpy", "cuda"):
+            h_all = call_on(backend, ops.rnn_forward, x, h0, w_xh, w_hh, b_h, activation)
+            results[backend] = (h_all,) + call_on(backend, ops.rnn_backward, dh_all, x, h_all, h0, w_xh, w_hh,
+                                                  activation, bptt_steps=bptt_steps, clip=clip)
+        for i, (got, want) in enumerate(zip(results["cuda"], results["numpy"])):
+            np.testing.assert_allclose(got, want, **tol, err_msg=f"{activation}, output {i}")
