@@ -206,6 +206,8 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+    (tmp_path / "plain").write_bytes(b"")
+    assert path.stat().st_mode == (tmp_path / "plain").stat().st_mode  # the umask's permissions, not 0600
 
 
 def test_nan_loss_stops_with_epoch_and_batch(tmp_path):

@@ -5,7 +5,7 @@ constructors for the seed models.
 import json
 import math
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -313,7 +313,8 @@ def _atomic_savez(path, arrays):
     """Write an .npz to a temporary file beside ``path``, flush it to disk and rename it over
     ``path``: a reader sees the old file or the new one, never a partial one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # permissions as open() gives (umask)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
