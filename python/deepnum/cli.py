@@ -10,7 +10,7 @@ import numpy as np
 import deepnum
 
 from . import _backend, datasets, recipes
-from .models import Ensemble, Sequential, TrainingDiverged
+from .models import CheckpointMismatch, Ensemble, Sequential, TrainingDiverged
 
 
 def _train(args):
@@ -22,7 +22,9 @@ def _train(args):
     earlier = sorted(p.name for p in out.glob("checkpoint*.npz"))
     if earlier and not args.resume:
         raise SystemExit(f"deepnum train: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
-                         f"to continue it, or choose another --out")
+                         f"to continue it, choose another --out, or delete the file")
+    if args.resume and not earlier:
+        print(f"deepnum train: no checkpoint in {out} to resume: starting from the beginning", file=sys.stderr)
     data = datasets.mnist(args.data) if recipe.needs_mnist else None
     if args.train_size and data is not None:
         (x, y), valid, test = data
@@ -37,6 +39,8 @@ def _train(args):
     except TrainingDiverged as e:
         print(f"deepnum train: {e}", file=sys.stderr)
         return 1
+    except CheckpointMismatch as e:
+        raise SystemExit(f"deepnum train --resume: {e}") from None
     seconds = time.perf_counter() - start
     (out / "history.json").write_text(json.dumps(dict(result.history, seconds=seconds), indent=1, default=float))
     if result.model is not None and data is not None:

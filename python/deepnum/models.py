@@ -2,9 +2,11 @@
 (minibatch SGD with the DeepLearningTutorials' early stopping), checkpoints and ready-made
 constructors for the seed models.
 """
+import contextlib
 import json
 import math
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +20,10 @@ _ARCH_KEY = "__architecture__"
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the message names the epoch and batch."""
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint was written by a different model or training setup than the one resuming it."""
 
 
 class History(dict):
@@ -182,12 +188,18 @@ class Sequential:
         frequency = n_batches if patience is None else max(1, min(n_batches, patience // 2))
         st = {"patience": patience, "best": np.inf, "best_iter": -1, "test_error": None, "done": False}
         history, best_params = History(), None
+        setup = {"n_train": len(x), "batch_size": int(batch_size), "shuffle": bool(shuffle), "patience": patience,
+                 "patience_increase": patience_increase, "improvement_threshold": improvement_threshold,
+                 "validation": validation is not None, "optimizer": self.optimizer.config()}
         if checkpoint is not None and Path(checkpoint).exists():
-            history, st, best_params = self._resume(checkpoint)
+            history, st, best_params = self._resume(checkpoint, setup)
+            if verbose:
+                print(f"resumed from {checkpoint} after epoch {self.epoch}"
+                      + (" (early stopping had ended the run)" if st["done"] else ""), flush=True)
         progress = _progress(verbose)
         while self.epoch < epochs and not st["done"]:
             order = self.rng.permutation(len(x)) if shuffle else None
-            losses, last_validation = [], None
+            losses, last_validation, start = [], None, time.perf_counter()
             bar = progress(range(n_batches), desc=f"epoch {self.epoch + 1}")
             for b in bar:
                 idx = slice(b * batch_size, (b + 1) * batch_size)
@@ -218,6 +230,7 @@ class Sequential:
             if validation is not None:  # the parameters of the epoch's last iteration, scored once
                 scores = last_validation[1] if last_validation and last_validation[0] == it else self.evaluate(validation)
                 record["valid_loss"], record["valid_error"] = scores["loss"], scores["error"]
+            record["epoch_seconds"] = time.perf_counter() - start
             history.log(**record)
             if verbose:
                 line = f"epoch {self.epoch}: training loss {record['train_loss']:.4f}"
@@ -227,7 +240,7 @@ class Sequential:
             for f in callbacks:
                 f(self, history)
             if checkpoint is not None:
-                self._write_checkpoint(checkpoint, history, st, best_params)
+                self._write_checkpoint(checkpoint, history, st, best_params, setup)
         if best_params is not None:
             for key, _, p, _ in self.parameters():
                 p[...] = best_params[key]
@@ -272,25 +285,34 @@ class Sequential:
         layers = [LAYERS[spec["type"]](**{k: v for k, v in spec.items() if k != "type"}) for spec in arch["layers"]]
         return cls(layers, seed=arch["seed"], dtype=arch["dtype"])
 
-    def _write_checkpoint(self, path, history, st, best_params):
+    def _write_checkpoint(self, path, history, st, best_params, setup):
         meta = {"architecture": self.architecture(), "epoch": self.epoch, "history": dict(history),
                 "early_stopping": {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                                    for k, v in st.items()},
-                "rng": self.rng.bit_generator.state, "optimizer": type(self.optimizer).__name__}
+                "rng": self.rng.bit_generator.state, "setup": setup}
         arrays = {_ARCH_KEY: np.array(json.dumps(meta, default=_json_default)), **self.state_dict()}
         arrays.update({f"opt:{k}": v for k, v in self.optimizer.state_dict().items()})
         if best_params is not None:
             arrays.update({f"best:{k}": v for k, v in best_params.items()})
         _atomic_savez(path, arrays)
 
-    def _resume(self, path):
+    def _resume(self, path, setup):
+        """Load a checkpoint written by the same architecture (seed included) and training setup
+        (all but the number of epochs); anything else raises CheckpointMismatch naming it."""
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f[_ARCH_KEY]))
-            if meta["architecture"] != self.architecture():
-                raise ValueError(f"fit: checkpoint {path} holds a different architecture")
-            if meta["optimizer"] != type(self.optimizer).__name__:
-                raise ValueError(f"fit: checkpoint {path} was written with the optimizer {meta['optimizer']}, "
-                                 f"not {type(self.optimizer).__name__}")
+            written = {**{f"model {k}": v for k, v in meta["architecture"].items()},
+                       **{k: v for k, v in meta.get("setup", {}).items() if k != "optimizer"},
+                       **{f"optimizer {k}": v for k, v in meta.get("setup", {}).get("optimizer", {}).items()}}
+            now = {**{f"model {k}": v for k, v in self.architecture().items()},
+                   **{k: v for k, v in setup.items() if k != "optimizer"},
+                   **{f"optimizer {k}": v for k, v in setup["optimizer"].items()}}
+            now = json.loads(json.dumps(now, default=_json_default))  # as JSON gives it back: tuples as lists
+            differ = [f"{k}: {written.get(k)!r} in the checkpoint, {now.get(k)!r} now"
+                      for k in sorted(set(written) | set(now)) if written.get(k) != now.get(k)]
+            if differ:
+                raise CheckpointMismatch(f"fit: checkpoint {path} was written by another model or training setup "
+                                         f"({'; '.join(differ)})")
             self.load_state_dict({k: f[k] for k in f.files if ":" not in k and k != _ARCH_KEY})
             self.optimizer.load_state_dict({k[4:]: f[k] for k in f.files if k.startswith("opt:")})
             best = {k[5:]: f[k] for k in f.files if k.startswith("best:")} or None
@@ -316,13 +338,20 @@ def _atomic_savez(path, arrays):
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # permissions as open() gives (umask)
     try:
-        with os.fdopen(fd, "wb") as f:
+        f = os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    try:
+        with f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 

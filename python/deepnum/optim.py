@@ -40,6 +40,14 @@ class Optimizer:
     def learning_rate(self, epoch):
         return self.lr(epoch) if callable(self.lr) else self.lr
 
+    def config(self):
+        """The hyper-parameters, JSON-serialisable (a schedule is recorded as "schedule")."""
+        return {"type": type(self).__name__, "lr": "schedule" if callable(self.lr) else self.lr, "l2": self.l2,
+                "l1": self.l1, **self._extra_config()}
+
+    def _extra_config(self):
+        return {}
+
     def state_dict(self):
         return {f"{key}.{slot}": a for key, slots in self.state.items() for slot, a in slots.items()}
 
@@ -61,6 +69,9 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
 
+    def _extra_config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
     def step(self, params, epoch):
         """``params`` yields (key, name, param, grad); updates every param in place."""
         lr = self.learning_rate(epoch)
@@ -81,6 +92,9 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: need 0 <= beta1, beta2 < 1 and eps > 0, got beta1={beta1!r}, "
                              f"beta2={beta2!r}, eps={eps!r}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def _extra_config(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def step(self, params, epoch):
         lr = self.learning_rate(epoch)
