@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deepnum
-from deepnum import cli, datasets, recipes
+from deepnum import cli, datasets, models, recipes
 
 
 def write_idx(path, array):
@@ -264,3 +264,17 @@ def test_dlt_recipes_also_report_the_test_error_on_whole_minibatches(tiny_mnist,
     assert first == f"test images: 180, misclassified: {round(180 * history['test_error_whole_batches'])} " \
                     f"({100 * history['test_error_whole_batches']:.6f}%)"
     assert lines[-2].endswith(first.split("misclassified: ")[1].replace(" (", " misclassified ("))
+
+
+def test_train_reports_a_diverged_run_in_one_line(tiny_mnist, tmp_path, capsys, monkeypatch):
+    real_fit = models.Sequential.fit
+
+    def fit_with_nan(self, train, *args, **kwargs):
+        train[0][5] = np.nan
+        return real_fit(self, train, *args, **kwargs)
+
+    monkeypatch.setattr(models.Sequential, "fit", fit_with_nan)
+    code = cli.main(["train", "n3-shallow", "--data", str(tiny_mnist), "--epochs", "1", "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err == [f"deepnum train: fit: loss is nan at epoch 1, batch 1; the last checkpoint "
+                                 f"({tmp_path / 'checkpoint.npz'}) is kept"]
