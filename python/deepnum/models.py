@@ -301,13 +301,9 @@ class Sequential:
         (all but the number of epochs); anything else raises CheckpointMismatch naming it."""
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f[_ARCH_KEY]))
-            written = {**{f"model {k}": v for k, v in meta["architecture"].items()},
-                       **{k: v for k, v in meta.get("setup", {}).items() if k != "optimizer"},
-                       **{f"optimizer {k}": v for k, v in meta.get("setup", {}).get("optimizer", {}).items()}}
-            now = {**{f"model {k}": v for k, v in self.architecture().items()},
-                   **{k: v for k, v in setup.items() if k != "optimizer"},
-                   **{f"optimizer {k}": v for k, v in setup["optimizer"].items()}}
-            now = json.loads(json.dumps(now, default=_json_default))  # as JSON gives it back: tuples as lists
+            written = _flat_setup(meta["architecture"], meta.get("setup", {}))
+            # as JSON gives it back: tuples as lists
+            now = json.loads(json.dumps(_flat_setup(self.architecture(), setup), default=_json_default))
             differ = [f"{k}: {written.get(k)!r} in the checkpoint, {now.get(k)!r} now"
                       for k in sorted(set(written) | set(now)) if written.get(k) != now.get(k)]
             if differ:
@@ -323,6 +319,13 @@ class Sequential:
         return History(meta["history"]), st, best
 
 
+def _flat_setup(architecture, setup):
+    """One flat dict of what a checkpoint must match: "model <key>", "<setup key>", "optimizer <key>"."""
+    return {**{f"model {k}": v for k, v in architecture.items()},
+            **{k: v for k, v in setup.items() if k != "optimizer"},
+            **{f"optimizer {k}": v for k, v in setup.get("optimizer", {}).items()}}
+
+
 def _json_default(v):
     if isinstance(v, np.integer):
         return int(v)
@@ -336,15 +339,8 @@ def _atomic_savez(path, arrays):
     ``path``: a reader sees the old file or the new one, never a partial one."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # permissions as open() gives (umask)
     try:
-        f = os.fdopen(fd, "wb")
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    try:
-        with f:
+        with open(tmp, "xb") as f:  # a new file (O_EXCL) with the umask's permissions
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
