@@ -20,6 +20,11 @@
 #define DEEPNUM_SIMD
 #endif
 
+// Explicit instantiation of a kernel template for float and double, by name only: DEEPNUM_INSTANTIATE(gemm);
+#define DEEPNUM_INSTANTIATE(fn) \
+  template decltype(fn<float>) fn<float>; \
+  template decltype(fn<double>) fn<double>
+
 namespace deepnum {
 
 using i64 = std::int64_t;
