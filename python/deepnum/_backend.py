@@ -12,7 +12,8 @@ import warnings
 
 import numpy as np
 
-from . import _reference, cuda
+from . import _cudabackend as cuda
+from . import _reference
 
 NAMES = ("cuda", "cpp", "numba", "numpy")
 
@@ -99,6 +100,8 @@ class array_cache:
     def __exit__(self, *exc):
         if self.previous is not None:
             _core.restore_allocator(self.previous)
+
+
 
 
 def set_num_threads(n):

@@ -24,6 +24,7 @@ import operator
 import numpy as np
 
 from . import _backend
+from ._host import HOST
 from ._reference import ACTIVATIONS
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -145,6 +146,21 @@ def _conv_out(op, size, k, stride, pad, what):
     if size + 2 * pad < k:
         raise ValueError(f"{op}: {what} {k} is larger than the padded input {size + 2 * pad}")
     return (size + 2 * pad - k) // stride + 1
+
+
+def array_namespace(*arrays):
+    """The array namespace of the side ``arrays`` live on: ``HOST`` for NumPy arrays (and with no
+    arrays), the device namespace for ``deepnum.cuda.DeviceArray``s. Layers, optimisers and training
+    create and move arrays only through it (see docs/ARCHITECTURE.md)."""
+    from ._cudabackend import DEVICE, DeviceArray
+
+    on_device = [isinstance(a, DeviceArray) for a in arrays]
+    if any(on_device):
+        if not all(on_device):
+            raise TypeError("array_namespace: numpy.ndarray and deepnum.cuda.DeviceArray mixed; move the arrays "
+                            "to one side first")
+        return DEVICE
+    return HOST
 
 
 # ---- GEMM and linear ---------------------------------------------------------------------

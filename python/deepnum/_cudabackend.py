@@ -1,0 +1,129 @@
+"""The ``cuda`` backend's Python side: the compiled module deepnum._cuda, whether it can run here, the ops
+composed from its kernels, and the array namespace of device arrays.
+
+Backend layer: imports no ``deepnum.ops``, no model module and nothing from the package's ``__init__``.
+"""
+import importlib.util
+
+import numpy as np
+
+from ._host import HOST
+
+try:
+    from . import _cuda
+except ImportError as e:  # built without a CUDA compiler, or a broken build
+    _cuda = None
+    if importlib.util.find_spec("deepnum._cuda") is None:
+        _import_error = "not built: no CUDA compiler was found at build time, or DEEPNUM_CUDA=OFF"
+    else:
+        _import_error = e
+else:
+    _import_error = None
+
+
+if _cuda is not None:
+    DeviceArray = _cuda.DeviceArray
+else:
+    class DeviceArray:
+        """Placeholder: deepnum was built without CUDA, so there are no device arrays."""
+
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError(unavailable_reason())
+
+        @staticmethod
+        def empty(shape, dtype=None):
+            raise RuntimeError(unavailable_reason())
+
+        zeros = from_numpy = empty
+
+
+def unavailable_reason():
+    """Why the CUDA backend cannot be used here, or None when it can."""
+    if _cuda is None:
+        return f"deepnum._cuda is not built or failed to import ({_import_error})"
+    count, reason = _cuda.device_status()
+    return None if count > 0 else f"no CUDA device: {reason}"
+
+
+def is_available():
+    """True when deepnum._cuda imported and at least one CUDA device is present."""
+    return unavailable_reason() is None
+
+
+def device_name():
+    """Name, compute capability and memory of device 0; raises RuntimeError without a device."""
+    reason = unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(reason)
+    return _cuda.device_name(0)
+
+
+# ---- the array namespace -----------------------------------------------------------------------
+
+def _through_host(name):
+    """HOST.<name> on host copies of the DeviceArray arguments, its array results copied back."""
+    host_fn = getattr(HOST, name)
+
+    def fn(*args):
+        result = host_fn(*(a.to_numpy() if isinstance(a, DeviceArray) else a for a in args))
+        return DeviceArray.from_numpy(result) if isinstance(result, np.ndarray) else result
+
+    fn.__name__ = name
+    fn.__doc__ = f"{host_fn.__doc__}\n\nOn the device: computed on a host copy (no device kernel for it yet)."
+    return fn
+
+
+class DeviceArrays:
+    """The array namespace of the ``cuda`` backend (the twin of ``deepnum._host.HostArrays``):
+    DeviceArrays in GPU memory. Creation, copies, row slices and reshapes stay on the device; the
+    functions built by ``_through_host`` have no device kernel yet and go through a host copy."""
+
+    name = "cuda"
+    array_type = DeviceArray
+
+    @staticmethod
+    def empty(shape, dtype):
+        return DeviceArray.empty(shape, dtype)
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return DeviceArray.zeros(shape, dtype)
+
+    @staticmethod
+    def from_host(a, dtype=None):
+        """A device copy of the host array ``a`` (C order, converted to ``dtype`` if given)."""
+        return DeviceArray.from_numpy(np.ascontiguousarray(a, dtype))
+
+    @staticmethod
+    def to_host(a):
+        return a.to_numpy()
+
+    @staticmethod
+    def copy(a):
+        return a.copy()
+
+    @staticmethod
+    def rows(a, start, stop):
+        return a.rows(start, stop)
+
+    @staticmethod
+    def reshape(a, shape):
+        return a.reshape(shape)
+
+    take_rows = staticmethod(_through_host("take_rows"))
+    swap01 = staticmethod(_through_host("swap01"))
+    last_step = staticmethod(_through_host("last_step"))
+    argmax = staticmethod(_through_host("argmax"))
+
+    @staticmethod
+    def concat(arrays):
+        """The arrays joined along the first axis (on a host copy: no device kernel for it yet)."""
+        return DeviceArray.from_numpy(HOST.concat([a.to_numpy() for a in arrays]))
+
+    softmax = staticmethod(_through_host("softmax"))
+    sigmoid_bce = staticmethod(_through_host("sigmoid_bce"))
+    sigmoid_bce_grad = staticmethod(_through_host("sigmoid_bce_grad"))
+    add_l1 = staticmethod(_through_host("add_l1"))
+
+
+DEVICE = DeviceArrays()
