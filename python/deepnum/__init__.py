@@ -1,8 +1,9 @@
 """deepnum: a small, fast deep-learning library with compiled kernels.
 
-Backends: ``cpp`` (C++ kernels, default), ``numba`` (Numba JIT twins) and ``numpy`` (the
-reference). Choose one with :func:`use_backend` or the ``DEEPNUM_BACKEND`` environment
-variable; the ops in :mod:`deepnum.ops` dispatch to it.
+The arrays choose where an op runs: NumPy arrays on the selected CPU backend — ``cpp`` (C++
+kernels, default), ``numba`` (Numba JIT twins) or ``numpy`` (the reference), chosen with
+:func:`use_backend` or the ``DEEPNUM_BACKEND`` environment variable — and
+``deepnum.cuda.DeviceArray``s on ``cuda``. See docs/ARCHITECTURE.md for the layers.
 """
 from . import _backend, cuda, ops
 
@@ -11,17 +12,20 @@ __all__ = ["ops", "backends", "use_backend", "get_backend", "set_num_threads", "
 
 
 def backends():
-    """Names of the backends available here, e.g. ``['cpp', 'numba', 'numpy']``."""
+    """Names of the backends available here, e.g. ``['cpp', 'numba', 'numpy']`` (``cuda`` first where a
+    CUDA device is present)."""
     return _backend.available()
 
 
 def get_backend():
-    """Name of the active backend."""
+    """Name of the selected CPU backend (the one that runs ops on NumPy arrays)."""
     return _backend.name
 
 
 class use_backend:
-    """Select the backend ``name``: at once, and, used as a context manager, until the block ends.
+    """Select the CPU backend ``name`` (``cpp``, ``numba`` or ``numpy``) for ops on NumPy arrays: at once,
+    and, used as a context manager, until the block ends. ``cuda`` is not selected but chosen by the
+    arrays: ops on ``deepnum.cuda.DeviceArray``s run there whatever is selected.
 
     >>> deepnum.use_backend("numba")          # from now on
     >>> with deepnum.use_backend("numpy"):    # inside the block only

@@ -1,88 +1,138 @@
-"""Which kernel module is active, and how backends are found.
+"""Which backend runs an op: the registry of backends, the selected CPU backend, and the entry points of
+the Python backends.
 
-A backend is a module exposing every kernel of ``deepnum._reference`` with the same names
-and signatures. ``deepnum.ops`` reads :data:`active` once per call; nothing else dispatches.
-The ``cuda`` backend (deepnum._cuda, experimental) works on ``deepnum.cuda.DeviceArray``s: it is
-listed only when the module imported and a device is present, and it is never the default.
+Every backend offers the ops of ``deepnum._contract.OPS`` as *entry points* with one signature: the
+op's inputs (in its kernel's order), checked by the compiled contract (cpp/contract.h), returning
+its outputs. ``deepnum.ops`` picks the backend by the arrays' type — NumPy arrays go to the
+selected CPU backend (``cpp``, ``numba`` or ``numpy``), ``deepnum.cuda.DeviceArray``s to ``cuda``
+— and nothing else dispatches.
+
+* ``cpp``: deepnum._core, the C++ kernels behind the compiled contract.
+* ``numba``, ``numpy``: :class:`PythonKernels` over the Numba twins (``deepnum._numba``) or the NumPy
+  reference (``deepnum._reference``): deepnum._contract checks and allocates, the kernel fills.
+* ``cuda``: deepnum._cuda (``deepnum._cudabackend``), listed only where a device is present.
+
+Backend layer: imports no ``deepnum.ops``, no model module and nothing from the package's ``__init__``.
 """
-import importlib
 import importlib.util
 import os
 import warnings
 
-import numpy as np
-
+from . import _compose, _contract
 from . import _cudabackend as cuda
-from . import _reference
 
 NAMES = ("cuda", "cpp", "numba", "numpy")
+CPU_NAMES = NAMES[1:]
 
-_modules = {"numpy": _reference}
 _core_error = None  # why deepnum._core failed to import, if it did
-
 try:
     from . import _core
-
-    _modules["cpp"] = _core
 except ImportError as e:  # a broken or missing build: fall back, and say why
-    _core_error = e
+    _core, _core_error = None, e
 
 _num_threads = None  # set by set_num_threads; applied to Numba when it loads
 
 
+def _result(value, outputs):
+    """What an entry point returns, as the compiled modules do: the kernel's value (a float) first if it
+    has one, then the outputs; a single item alone, none as None."""
+    items = ((float(value),) if value is not None else ()) + tuple(outputs)
+    return items[0] if len(items) == 1 else (items or None)
+
+
+class PythonKernels:
+    """The entry points of a module of Python kernels (``deepnum._numba`` or ``deepnum._reference``): for
+    each op, deepnum._contract checks the arguments and allocates the outputs, returning the kernel's
+    argument tuple (outputs first), and the kernel fills the outputs. ``mlp_train_step`` is composed
+    from the other entry points (``deepnum._compose``)."""
+
+    def __init__(self, name, kernels):
+        self.name, self.kernels = name, kernels
+        for op, n_outputs in _contract.OPS.items():
+            if op != "mlp_train_step":
+                setattr(self, op, self._entry(getattr(_contract, op), getattr(kernels, op), n_outputs))
+
+    @staticmethod
+    def _entry(check, kernel, n_outputs):
+        def entry(*args):
+            kargs = check(*args)
+            return _result(kernel(*kargs), kargs[:n_outputs])
+
+        entry.__name__ = kernel.__name__
+        return entry
+
+    def mlp_train_step(self, ws, bs, activations, x, labels, lr, weight_decay, alpha):
+        _contract.mlp_train_step(ws, bs, activations, x, labels, lr, weight_decay, alpha)
+        return _compose.mlp_train_step(self, ws, bs, activations, x, labels, lr, weight_decay, alpha)
+
+    def __repr__(self):
+        return f"<deepnum {self.name} backend over {self.kernels.__name__}>"
+
+
+_loaded = {}
+
+
 def available():
     """Names of the backends that can be used here, fastest first."""
-    return [n for n in NAMES if n in _modules or (n == "numba" and importlib.util.find_spec("numba"))
-            or (n == "cuda" and cuda.is_available())]
-
-
-def array_type(name):
-    """The array type backend ``name`` computes on: numpy.ndarray, or DeviceArray for cuda."""
-    return cuda.DeviceArray if name == "cuda" else np.ndarray
+    return [n for n in NAMES if (n == "cuda" and cuda.is_available()) or (n == "cpp" and _core is not None)
+            or n == "numpy" or (n == "numba" and importlib.util.find_spec("numba") is not None)]
 
 
 def load(name):
-    """Return the kernel module of backend ``name``, importing it on first use."""
+    """The entry points of backend ``name`` (deepnum._core for cpp), importing it on first use."""
+    if name in _loaded:
+        return _loaded[name]
     if name not in NAMES:
-        raise ValueError(f"use_backend: unknown backend {name!r}; choose one of {list(NAMES)}")
-    if name not in _modules:
-        if name == "cpp":
-            raise ValueError(f"use_backend: the 'cpp' backend is unavailable: deepnum._core failed to import ({_core_error})")
-        if name == "cuda":
-            reason = cuda.unavailable_reason()
-            if reason is not None:
-                raise ValueError(f"use_backend: the 'cuda' backend is unavailable: {reason}")
-            _modules[name] = cuda._cuda
-            return _modules[name]
+        raise ValueError(f"use_backend: unknown backend {name!r}; choose one of {list(CPU_NAMES)}")
+    if name == "cpp":
+        if _core is None:
+            raise ValueError(f"use_backend: the 'cpp' backend is unavailable: deepnum._core failed to import "
+                             f"({_core_error})")
+        backend = _core
+    elif name == "cuda":
+        reason = cuda.unavailable_reason()
+        if reason is not None:
+            raise ValueError(f"the 'cuda' backend is unavailable: {reason}")
+        backend = cuda.KERNELS
+    elif name == "numpy":
+        from . import _reference
+
+        backend = PythonKernels(name, _reference)
+    else:
         if importlib.util.find_spec("numba") is None:
             raise ValueError("use_backend: the 'numba' backend needs the numba package, which is not installed")
-        module = importlib.import_module("deepnum._numba")
+        from . import _numba
+
         if _num_threads is not None:
-            module.set_num_threads(_num_threads)
-        _modules[name] = module
-    return _modules[name]
+            _numba.set_num_threads(_num_threads)
+        backend = PythonKernels(name, _numba)
+    _loaded[name] = backend
+    return backend
 
 
 def _default():
     requested = os.environ.get("DEEPNUM_BACKEND")
     if requested:
         return requested
-    if "cpp" in _modules:
+    if _core is not None:
         return "cpp"
     warnings.warn(f"deepnum: the C++ backend failed to import ({_core_error}); using the numba backend",
                   RuntimeWarning, stacklevel=3)
     return "numba"
 
 
-name = _default()
-active = load(name)
-
-
 def select(new_name):
-    """Make ``new_name`` the active backend."""
+    """Make ``new_name`` the CPU backend that runs ops on NumPy arrays."""
     global name, active
+    if new_name == "cuda":
+        raise ValueError("use_backend: 'cuda' is chosen by the arrays, not selected: pass deepnum.cuda.DeviceArrays "
+                         f"to the ops; use_backend chooses the CPU backend for NumPy arrays, one of {list(CPU_NAMES)}")
     active = load(new_name)
     name = new_name
+
+
+name = active = None
+select(_default())
 
 
 class array_cache:
@@ -94,7 +144,7 @@ class array_cache:
     __slots__ = ("previous",)
 
     def __enter__(self):
-        self.previous = _core.use_array_cache() if "cpp" in _modules else None
+        self.previous = _core.use_array_cache() if _core is not None else None
         return self
 
     def __exit__(self, *exc):
@@ -102,20 +152,18 @@ class array_cache:
             _core.restore_allocator(self.previous)
 
 
-
-
 def set_num_threads(n):
     global _num_threads
     _num_threads = n
-    if "cpp" in _modules:
+    if _core is not None:
         _core.set_num_threads(n)
-    if "numba" in _modules:
-        _modules["numba"].set_num_threads(n)
+    if "numba" in _loaded:
+        _loaded["numba"].kernels.set_num_threads(n)
 
 
 def get_num_threads():
     if _num_threads is not None:
         return _num_threads
-    if "cpp" in _modules:
+    if _core is not None:
         return _core.get_num_threads()
     return os.cpu_count() or 1

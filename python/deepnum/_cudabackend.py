@@ -7,6 +7,7 @@ import importlib.util
 
 import numpy as np
 
+from . import _compose
 from ._host import HOST
 
 try:
@@ -56,6 +57,21 @@ def device_name():
     if reason is not None:
         raise RuntimeError(reason)
     return _cuda.device_name(0)
+
+
+class _Kernels:
+    """The cuda backend's entry points: deepnum._cuda's (checked by the compiled contract, on DeviceArrays)
+    and ``mlp_train_step`` composed from them (deepnum._compose)."""
+
+    def __getattr__(self, op):
+        return getattr(_cuda, op)
+
+    def mlp_train_step(self, ws, bs, activations, x, labels, lr, weight_decay, alpha):
+        _cuda.check_mlp_train_step(ws, bs, activations, x, labels, lr, weight_decay, alpha)
+        return _compose.mlp_train_step(self, ws, bs, activations, x, labels, lr, weight_decay, alpha)
+
+
+KERNELS = _Kernels()
 
 
 # ---- the array namespace -----------------------------------------------------------------------

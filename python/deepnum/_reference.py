@@ -18,11 +18,11 @@ Conventions shared by every backend
   ``seed + (i + 1) * 0x9E3779B97F4A7C15``, top 53 bits), so every backend produces the same
   mask for the same seed, whatever the thread count.
 * An empty ``velocity`` (size 0) in ``sgd_update`` means "no momentum buffer".
-* The RNN kernels are time-major (x is (T, N, D)) and accept activation codes 0-3 (not leaky
-  relu); in ``rnn_backward``, ``bptt_steps`` 0 means full BPTT and ``clip`` 0 no clipping.
+* The RNN kernels are time-major (x is (T, N, D)) and take the codes of ``RNN_ACTIVATIONS`` (not
+  leaky relu); in ``rnn_backward``, ``bptt_steps`` 0 means full BPTT and ``clip`` 0 no clipping.
+* Every argument has passed the compiled contract (deepnum._contract, cpp/contract.h) first: the
+  kernels trust their arguments. ``mlp_train_step`` has no kernel here: deepnum._compose composes it.
 """
-import sys
-
 import numpy as np
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
@@ -206,59 +206,9 @@ def adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
 
 # ---- recurrent (Elman) network -------------------------------------------------------------
 
-RNN_ACTIVATIONS = (0, 1, 2, 3)  # linear, sigmoid, tanh, relu: the codes the rnn kernels accept
-
-
-def _compose_mlp_train_step(k):
-    """``mlp_train_step`` composed from the kernels of backend module ``k``, calling them in the
-    order (and with the arithmetic) of the layer-by-layer path, as cpp/mlp.cpp does. Buffers are
-    allocated on the side of x: numpy arrays, or DeviceArrays for the cuda backend."""
-
-    def mlp_train_step(ws, bs, acts, x, labels, lr, weight_decay, alpha):
-        # ws[l] (n_l, n_{l+1}), bs[l] (n_{l+1},) updated in place; x (N, n_0); labels (N,); returns the loss
-        def empty(shape):
-            return np.empty(shape, x.dtype) if isinstance(x, np.ndarray) else type(x).empty(shape, x.dtype)
-
-        a = [x]
-        for w, b, act in zip(ws, bs, acts):
-            y = empty((x.shape[0], w.shape[1]))
-            k.linear_forward(y, a[-1], w, b)
-            if act != 0:
-                k.activation_forward(y, y, act, alpha)
-            a.append(y)
-        probs = empty(a[-1].shape)
-        loss = k.softmax_nll_forward(probs, a[-1], labels)
-        if not np.isfinite(loss):  # diverged: leave the parameters as they were
-            return loss
-        d = empty(probs.shape)
-        k.softmax_nll_backward(d, probs, labels)
-        none = empty((0,))
-        for i in range(len(ws) - 1, -1, -1):
-            if acts[i] != 0:
-                k.activation_backward(d, a[i + 1], d, acts[i], alpha)
-            dx = empty(a[i].shape if i > 0 else (0, 0))
-            dw, db = empty(ws[i].shape), empty(bs[i].shape)
-            k.linear_backward(dx, dw, db, d, a[i], ws[i])
-            k.sgd_update(ws[i], none, dw, lr, 0.0, False, weight_decay)
-            k.sgd_update(bs[i], none, db, lr, 0.0, False, 0.0)
-            d = dx
-        return loss
-
-    return mlp_train_step
-
-
-mlp_train_step = _compose_mlp_train_step(sys.modules[__name__])
-
-
-def _rnn_check(op, act):
-    if act not in RNN_ACTIVATIONS:
-        raise ValueError(f"{op}: activation code {act} is not supported (linear 0, sigmoid 1, tanh 2, relu 3)")
-
-
 def rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, act):
     # x is (T,N,D), h0 (N,H), w_xh (D,H), w_hh (H,H), b_h (H,), h_all (T,N,H)
     # h_t = act(x_t·w_xh + h_{t-1}·w_hh + b_h), h_{-1} = h0
-    _rnn_check("rnn_forward", act)
     h = h0
     for t in range(x.shape[0]):
         activation_forward(h_all[t], x[t] @ w_xh + h @ w_hh + b_h, act, 0.0)
@@ -268,7 +218,6 @@ def rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, act):
 def rnn_backward(dx, dh0, dw_xh, dw_hh, db_h, h_all, dh_all, x, h0, w_xh, w_hh, act, bptt_steps, clip):
     # dh_all, h_all (T,N,H); dx like x, dh0 like h0, dw_xh like w_xh, dw_hh like w_hh, db_h (H,)
     # dz[t] is the gradient w.r.t. the pre-activation of step t; see ops.rnn_backward for the rules.
-    _rnn_check("rnn_backward", act)
     T, N, H = h_all.shape
     dz = np.zeros_like(h_all)
     if bptt_steps <= 0 or bptt_steps >= T:  # full BPTT: one sweep back in time

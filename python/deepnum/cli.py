@@ -114,7 +114,8 @@ def main(argv=None):
     t.add_argument("recipe", choices=sorted(recipes.RECIPES))
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--backend", choices=deepnum.backends())
+    t.add_argument("--backend", choices=[b for b in deepnum.backends() if b != "cuda"],
+                   help="the CPU backend to train on (default: cpp)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs/latest",
                    help="directory for weights, history, plots and checkpoint.npz (written after every epoch)")

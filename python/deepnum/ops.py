@@ -1,166 +1,99 @@
-"""The public ops: checked entry points that dispatch to the active backend.
+"""The public ops: one entry point per op, run by the backend that the arrays choose.
 
-Every op accepts float32 or float64 arrays (all of one dtype) in C order, NCHW for images,
-and returns new arrays of that dtype. Conversions, documented once here:
+Every op takes float32 or float64 arrays (all of one dtype) in C order, NCHW for images, and
+returns new arrays of that dtype. NumPy arrays run on the selected CPU backend (``cpp``,
+``numba`` or ``numpy``; :func:`deepnum.use_backend`); ``deepnum.cuda.DeviceArray``s run on
+``cuda`` and give DeviceArrays (data stays on the device). Arrays of both kinds in one call are a
+TypeError naming both.
 
-* Inputs that are not C-contiguous (Fortran order, strided views) are copied to C order;
-  nothing else is converted: an integer, float16 or complex array is a TypeError, and
-  float32 mixed with float64 is a TypeError (cast explicitly; no silent precision change).
-* Labels may be any integer dtype and are converted to int64.
-* The in-place updates (``sgd_update``, ``adam_update``) never copy: a parameter or state
-  array that is not a writable, C-contiguous float array is a TypeError.
+One owner per rule (docs/ARCHITECTURE.md):
 
-Bad shapes, sizes and ranges raise ValueError naming the op and the offending shapes.
+* The compiled contract (``cpp/contract.h``: one source compiled into deepnum._core, deepnum._cuda
+  and, for the numba and numpy backends, deepnum._contract) checks every argument — array types,
+  dtypes, layout, shapes, scalar types and ranges, names, output sizes — before it allocates the
+  outputs. Bad types are a TypeError, bad shapes, sizes and ranges a ValueError, each message
+  starting with the op's name and the same on every backend.
+* This module only converts and dispatches. Conversions, documented once here: NumPy inputs that
+  are not C-contiguous are copied to C order; labels and argmax of any integer dtype become int64.
+  Nothing else is converted: an integer, float16 or complex array, or float32 mixed with float64, is
+  a TypeError (cast explicitly; no silent precision change). The in-place updates
+  (``sgd_update``, ``adam_update``, ``mlp_train_step``'s parameters) never copy: a parameter or
+  state array that is not a writable, C-contiguous float array is a TypeError.
+
 NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
-
-With the ``cuda`` backend every array argument must be a ``deepnum.cuda.DeviceArray`` (always
-C-contiguous; labels and argmax int64) and the results are DeviceArrays: data stays on the device.
-The same checks apply; label and argmax ranges are checked on the device by the kernels.
 """
-import math
-import numbers
-import operator
-
 import numpy as np
 
 from . import _backend
+from ._contract import ACTIVATIONS, RNN_ACTIVATIONS
+from ._cudabackend import DEVICE, DeviceArray
 from ._host import HOST
-from ._reference import ACTIVATIONS
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+array_cache = _backend.array_cache
 
-
-# ---- argument checks -----------------------------------------------------------------------
-
-def _shape(a):
-    return str(tuple(a.shape))
-
-
-def _is_array(a):
-    """Whether ``a`` is an array of the active backend: numpy.ndarray, or DeviceArray for cuda."""
-    return isinstance(a, np.ndarray) if _backend.name != "cuda" else isinstance(a, _backend.array_type("cuda"))
+__all__ = ["gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward",
+           "max_pool2d_forward", "max_pool2d_backward", "softmax_nll_forward", "softmax_nll_backward",
+           "activation_forward", "activation_backward", "dropout_forward", "dropout_backward", "sgd_update",
+           "adam_update", "mlp_train_step", "rnn_forward", "rnn_backward", "array_namespace", "array_cache",
+           "ACTIVATIONS", "RNN_ACTIVATIONS"]
 
 
-def _array_name():
-    return "deepnum.cuda.DeviceArray" if _backend.name == "cuda" else "numpy.ndarray"
+# ---- conversion and dispatch ---------------------------------------------------------------
+
+def _c(a):
+    """A NumPy input in C order (a copy when it is not C-contiguous); anything else as it is."""
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) and not a.flags.c_contiguous else a
 
 
-def _empty(like, shape=None, dtype=None):
-    """An uninitialised array on the same side as ``like`` (host or device), like ``np.empty``."""
-    shape = like.shape if shape is None else shape
-    dtype = like.dtype if dtype is None else dtype
-    return np.empty(shape, dtype) if isinstance(like, np.ndarray) else type(like).empty(shape, dtype)
+def _int64(a):
+    """NumPy labels or argmax of any integer dtype as C-contiguous int64; anything else (and unsigned values
+    that int64 cannot hold) as it is, for the contract to refuse."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or (a.dtype == np.int64 and a.flags.c_contiguous):
+        return a
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+        return a
+    return np.ascontiguousarray(a, np.int64)
 
 
-def _float_array(op, name, a, ndim=None, dims=None):
-    """Return ``a`` as a C-contiguous float32/float64 array, checking its ndim."""
-    if not _is_array(a):
-        raise TypeError(f"{op}: {name} must be a {_array_name()}, got {type(a).__name__}")
-    if a.dtype not in _FLOATS:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
-    if ndim is not None and a.ndim != ndim:
-        layout = f" {dims}" if dims else ""
-        raise ValueError(f"{op}: {name} must be {ndim}-D{layout}, got shape {_shape(a)}")
-    if a.size == 0:
-        raise ValueError(f"{op}: {name} is empty, shape {_shape(a)}")
-    return a if not isinstance(a, np.ndarray) or a.flags.c_contiguous else np.ascontiguousarray(a)
+def _listed(v):
+    """Any iterable but a string or an array as a list; anything else as it is, for the contract to refuse."""
+    if isinstance(v, (list, str, np.ndarray, DeviceArray)):
+        return v
+    try:
+        return list(v)
+    except TypeError:
+        return v
 
 
-def _same_dtype(op, names, *arrays):
-    """TypeError unless ``arrays`` (called ``names``, space-separated) share one dtype."""
-    dtype = arrays[0].dtype
-    for a in arrays:
-        if a.dtype != dtype:
-            desc = ", ".join(f"{k} {v.dtype}" for k, v in zip(names.split(), arrays))
-            raise TypeError(f"{op}: all arrays must share one dtype, got {desc}")
+def _side(a):
+    return "deepnum.cuda.DeviceArray" if isinstance(a, DeviceArray) else "numpy.ndarray"
 
 
-def _same_shape(op, name, a, ref_name, ref):
-    if a.shape != ref.shape:
-        raise ValueError(f"{op}: {name} has shape {_shape(a)} but {ref_name} has shape {_shape(ref)}")
-
-
-def _int(op, name, v, minimum):
-    if type(v) is not int and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)):
-        raise TypeError(f"{op}: {name} must be an int, got {v!r}")
-    v = operator.index(v)
-    if v < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
-    return v
-
-
-def _pair(op, name, v, minimum):
-    """An int or a pair of ints -> (v_h, v_w)."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-        return _int(op, name, v[0], minimum), _int(op, name, v[1], minimum)
-    v = _int(op, name, v, minimum)
-    return v, v
-
-
-def _real(op, name, v, lo=None, hi=None, hi_open=False):
-    if type(v) is not float and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):
-        raise TypeError(f"{op}: {name} must be a real number, got {v!r}")
-    v = float(v)
-    bad = not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
-    if bad:
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
-        raise ValueError(f"{op}: {name} must be finite and in {rng}, got {v}")
-    return v
-
-
-def _labels(op, labels, n, n_classes):
-    if not _is_array(labels) or labels.dtype.kind not in "iu":
-        raise TypeError(f"{op}: labels must be an integer {_array_name()}, got "
-                        f"{getattr(labels, 'dtype', type(labels).__name__)}")
-    if labels.shape != (n,):
-        raise ValueError(f"{op}: labels must have shape ({n},), got {_shape(labels)}")
-    if not isinstance(labels, np.ndarray):  # device labels: int64, range checked by the kernel
-        if labels.dtype != np.int64:
-            raise TypeError(f"{op}: device labels must be int64, got {labels.dtype}")
-        return labels
-    if labels.dtype.kind == "u" and labels.max() >= n_classes:  # would wrap in the int64 conversion
-        raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
-                         f"[{labels.min()}, {labels.max()}]")
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
-    # The C++ kernels check the range themselves before any work (a ValueError naming the op, the label
-    # and its row); the Numba and NumPy ones trust it. One reduction: a negative label reads as >= 2**63.
-    if _backend.name != "cpp" and labels.view(np.uint64).max() >= n_classes:
-        raise ValueError(f"{op}: labels must lie in [0, {n_classes}), got values in "
-                         f"[{labels.min()}, {labels.max()}]")
-    return labels
-
-
-def _in_place(op, name, a):
-    if not _is_array(a) or a.dtype not in _FLOATS:
-        raise TypeError(f"{op}: {name} must be a float32 or float64 {_array_name()}, got "
-                        f"{getattr(a, 'dtype', type(a).__name__)}")
-    if isinstance(a, np.ndarray) and not (a.flags.c_contiguous and a.flags.writeable):
-        raise TypeError(f"{op}: {name} must be writable and C-contiguous (it is updated in place; "
-                        "a copy would be updated instead)")
-    return a
-
-
-def _conv_out(op, size, k, stride, pad, what):
-    if size + 2 * pad < k:
-        raise ValueError(f"{op}: {what} {k} is larger than the padded input {size + 2 * pad}")
-    return (size + 2 * pad - k) // stride + 1
+def _kernels(op, names, *arrays):
+    """The backend for a call on ``arrays`` (called ``names``, space-separated): cuda for DeviceArrays,
+    the selected CPU backend otherwise; arrays of both kinds are a TypeError naming one of each."""
+    if not any(isinstance(a, DeviceArray) for a in arrays):
+        return _backend.active
+    host = [(n, a) for n, a in zip(names.split(), arrays) if isinstance(a, np.ndarray)]
+    if host:
+        device = next(n for n, a in zip(names.split(), arrays) if isinstance(a, DeviceArray))
+        raise TypeError(f"{op}: {device} is a deepnum.cuda.DeviceArray but {host[0][0]} is a numpy.ndarray: the "
+                        "arrays of one call must all be on the device or all on the host "
+                        "(DeviceArray.from_numpy / .to_numpy move them)")
+    return _backend.load("cuda")
 
 
 def array_namespace(*arrays):
-    """The array namespace of the side ``arrays`` live on: ``HOST`` for NumPy arrays (and with no
-    arrays), the device namespace for ``deepnum.cuda.DeviceArray``s. Layers, optimisers and training
-    create and move arrays only through it (see docs/ARCHITECTURE.md)."""
-    from ._cudabackend import DEVICE, DeviceArray
-
+    """The array namespace of the side ``arrays`` live on: ``deepnum._host.HOST`` for NumPy arrays (and for
+    no arrays), the device namespace for DeviceArrays; both kinds at once are a TypeError. Layers,
+    optimisers and the training loop create and move their arrays only through it."""
     on_device = [isinstance(a, DeviceArray) for a in arrays]
-    if any(on_device):
-        if not all(on_device):
-            raise TypeError("array_namespace: numpy.ndarray and deepnum.cuda.DeviceArray mixed; move the arrays "
-                            "to one side first")
-        return DEVICE
-    return HOST
+    if not any(on_device):
+        return HOST
+    if not all(on_device):
+        raise TypeError("array_namespace: arrays on the device (deepnum.cuda.DeviceArray) and on the host "
+                        f"(numpy.ndarray) mixed: got {', '.join(_side(a) for a in arrays)}")
+    return DEVICE
 
 
 # ---- GEMM and linear ---------------------------------------------------------------------
@@ -171,71 +104,24 @@ def gemm(a, b, trans_a=False, trans_b=False):
     a is (M, K), or (K, M) with ``trans_a``; b is (K, N), or (N, K) with ``trans_b``.
     Returns c of shape (M, N).
     """
-    op = "gemm"
-    a = _float_array(op, "a", a, 2)
-    b = _float_array(op, "b", b, 2)
-    _same_dtype(op, "a b", a, b)
-    m, k = a.shape[::-1] if trans_a else a.shape
-    kb, n = b.shape[::-1] if trans_b else b.shape
-    if k != kb:
-        raise ValueError(f"{op}: inner dimensions differ: op(a) is ({m}, {k}), op(b) is ({kb}, {n}) "
-                         f"(a {_shape(a)}, b {_shape(b)}, trans_a={trans_a}, trans_b={trans_b})")
-    c = _empty(a, (m, n))
-    _backend.active.gemm(c, a, b, bool(trans_a), bool(trans_b))
-    return c
-
-
-def _linear_args(op, x, w):
-    x = _float_array(op, "x", x, 2, "(N, n_in)")
-    w = _float_array(op, "w", w, 2, "(n_in, n_out)")
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(f"{op}: x {_shape(x)} has {x.shape[1]} features but w {_shape(w)} expects {w.shape[0]}")
-    return x, w
+    return _kernels("gemm", "a b", a, b).gemm(_c(a), _c(b), trans_a, trans_b)
 
 
 def linear_forward(x, w, b):
     """Dense layer ``y = x @ w + b``: x (N, n_in), w (n_in, n_out), b (n_out,) -> y (N, n_out)."""
-    op = "linear_forward"
-    x, w = _linear_args(op, x, w)
-    b = _float_array(op, "b", b, 1)
-    _same_dtype(op, "x w b", x, w, b)
-    if b.shape != (w.shape[1],):
-        raise ValueError(f"{op}: b must have shape ({w.shape[1]},), got {_shape(b)}")
-    y = _empty(x, (x.shape[0], w.shape[1]))
-    _backend.active.linear_forward(y, x, w, b)
-    return y
+    return _kernels("linear_forward", "x w b", x, w, b).linear_forward(_c(x), _c(w), _c(b))
 
 
 def linear_backward(dy, x, w, need_dx=True):
     """Gradients of ``linear_forward``: returns (dx, dw, db) for upstream gradient dy (N, n_out).
 
-    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer); the
-    kernel is handed a dx of size 0 (and of x's ndim), which every backend reads as "not wanted".
+    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
     """
-    op = "linear_backward"
-    x, w = _linear_args(op, x, w)
-    dy = _float_array(op, "dy", dy, 2)
-    _same_dtype(op, "dy x w", dy, x, w)
-    if dy.shape != (x.shape[0], w.shape[1]):
-        raise ValueError(f"{op}: dy must have shape {(x.shape[0], w.shape[1])}, got {_shape(dy)}")
-    dx, dw, db = _empty(x, None if need_dx else (0,) * x.ndim), _empty(w), _empty(x, (w.shape[1],))
-    _backend.active.linear_backward(dx, dw, db, dy, x, w)
+    dx, dw, db = _kernels("linear_backward", "dy x w", dy, x, w).linear_backward(_c(dy), _c(x), _c(w), need_dx)
     return (dx if need_dx else None), dw, db
 
 
 # ---- conv2d --------------------------------------------------------------------------------
-
-def _conv_args(op, x, w, stride, padding):
-    x = _float_array(op, "x", x, 4, "(N, C, H, W)")
-    w = _float_array(op, "w", w, 4, "(K, C, R, S)")
-    sh, sw = _pair(op, "stride", stride, 1)
-    ph, pw = _pair(op, "padding", padding, 0)
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"{op}: x {_shape(x)} has {x.shape[1]} channels but w {_shape(w)} expects {w.shape[1]}")
-    p = _conv_out(op, x.shape[2], w.shape[2], sh, ph, "kernel height")
-    q = _conv_out(op, x.shape[3], w.shape[3], sw, pw, "kernel width")
-    return x, w, (sh, sw, ph, pw), (x.shape[0], w.shape[0], p, q)
-
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0):
     """2-D cross-correlation with zero padding.
@@ -243,33 +129,16 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     x (N, C, H, W), w (K, C, R, S), b (K,) or None; stride and padding are an int or an
     (h, w) pair. Returns y (N, K, P, Q) with P = (H + 2·pad_h - R) // stride_h + 1.
     """
-    op = "conv2d_forward"
-    x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
-    if b is None:
-        b = np.zeros(w.shape[0], dtype=w.dtype) if isinstance(w, np.ndarray) else type(w).zeros(w.shape[0], w.dtype)
-    b = _float_array(op, "b", b, 1)
-    _same_dtype(op, "x w b", x, w, b)
-    if b.shape != (w.shape[0],):
-        raise ValueError(f"{op}: b must have shape ({w.shape[0]},), got {_shape(b)}")
-    y = _empty(x, y_shape)
-    _backend.active.conv2d_forward(y, x, w, b, *geometry)
-    return y
+    return _kernels("conv2d_forward", "x w b", x, w, b).conv2d_forward(_c(x), _c(w), _c(b), stride, padding)
 
 
 def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
     """Gradients of ``conv2d_forward``: returns (dx, dw, db) for upstream gradient dy (N, K, P, Q).
 
-    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer); the
-    kernel is handed a dx of size 0 (and of x's ndim), which every backend reads as "not wanted".
+    With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
     """
-    op = "conv2d_backward"
-    x, w, geometry, y_shape = _conv_args(op, x, w, stride, padding)
-    dy = _float_array(op, "dy", dy, 4)
-    _same_dtype(op, "dy x w", dy, x, w)
-    if dy.shape != y_shape:
-        raise ValueError(f"{op}: dy must have shape {y_shape} for x {_shape(x)} and w {_shape(w)}, got {_shape(dy)}")
-    dx, dw, db = _empty(x, None if need_dx else (0,) * x.ndim), _empty(w), _empty(x, (w.shape[0],))
-    _backend.active.conv2d_backward(dx, dw, db, dy, x, w, *geometry)
+    k = _kernels("conv2d_backward", "dy x w", dy, x, w)
+    dx, dw, db = k.conv2d_backward(_c(dy), _c(x), _c(w), stride, padding, need_dx)
     return (dx if need_dx else None), dw, db
 
 
@@ -282,16 +151,7 @@ def max_pool2d_forward(x, size=2, stride=None):
     Returns (y, argmax), both (N, C, P, Q) with P = (H - size_h) // stride_h + 1; argmax
     (int64) is the flat index h·W + w of each maximum inside its (H, W) plane.
     """
-    op = "max_pool2d_forward"
-    x = _float_array(op, "x", x, 4, "(N, C, H, W)")
-    kh, kw = _pair(op, "size", size, 1)
-    sh, sw = (kh, kw) if stride is None else _pair(op, "stride", stride, 1)
-    n, c, h, w = x.shape
-    shape = (n, c, _conv_out(op, h, kh, sh, 0, "window height"), _conv_out(op, w, kw, sw, 0, "window width"))
-    y = _empty(x, shape)
-    argmax = _empty(x, shape, np.int64)
-    _backend.active.max_pool2d_forward(y, argmax, x, kh, kw, sh, sw)
-    return y, argmax
+    return _kernels("max_pool2d_forward", "x", x).max_pool2d_forward(_c(x), size, stride)
 
 
 def max_pool2d_backward(dy, argmax, x_shape):
@@ -299,25 +159,8 @@ def max_pool2d_backward(dy, argmax, x_shape):
 
     Returns dx of shape ``x_shape`` (overlapping windows add up).
     """
-    op = "max_pool2d_backward"
-    dy = _float_array(op, "dy", dy, 4)
-    x_shape = tuple(_int(op, "x_shape", s, 1) for s in x_shape)
-    if len(x_shape) != 4 or x_shape[:2] != dy.shape[:2]:
-        raise ValueError(f"{op}: x_shape {x_shape} must be (N, C, H, W) with N, C matching dy {_shape(dy)}")
-    if not _is_array(argmax) or argmax.dtype.kind not in "iu":
-        raise TypeError(f"{op}: argmax must be an integer {_array_name()}")
-    _same_shape(op, "argmax", argmax, "dy", dy)
-    plane = x_shape[2] * x_shape[3]
-    if not isinstance(argmax, np.ndarray):  # device argmax: int64, range checked by the kernel
-        if argmax.dtype != np.int64:
-            raise TypeError(f"{op}: device argmax must be int64, got {argmax.dtype}")
-    elif argmax.min() < 0 or argmax.max() >= plane:
-        raise ValueError(f"{op}: argmax values must lie in [0, {plane}) for x_shape {x_shape}")
-    else:
-        argmax = np.ascontiguousarray(argmax, dtype=np.int64)
-    dx = _empty(dy, x_shape)
-    _backend.active.max_pool2d_backward(dx, dy, argmax)
-    return dx
+    k = _kernels("max_pool2d_backward", "dy argmax", dy, argmax)
+    return k.max_pool2d_backward(_c(dy), _int64(argmax), x_shape)
 
 
 # ---- softmax + negative log-likelihood -----------------------------------------------------
@@ -329,56 +172,29 @@ def softmax_nll_forward(logits, labels):
     Returns (loss, probs): the mean loss as a Python float and probs (N, n_classes).
     Stable for large logits (max-subtraction).
     """
-    op = "softmax_nll_forward"
-    logits = _float_array(op, "logits", logits, 2, "(N, n_classes)")
-    labels = _labels(op, labels, *logits.shape)
-    probs = _empty(logits)
-    loss = _backend.active.softmax_nll_forward(probs, logits, labels)
-    return float(loss), probs
+    k = _kernels("softmax_nll_forward", "logits labels", logits, labels)
+    return k.softmax_nll_forward(_c(logits), _int64(labels))
 
 
 def softmax_nll_backward(probs, labels):
     """Gradient of the mean loss with respect to the logits: (probs - onehot(labels)) / N."""
-    op = "softmax_nll_backward"
-    probs = _float_array(op, "probs", probs, 2, "(N, n_classes)")
-    labels = _labels(op, labels, *probs.shape)
-    dlogits = _empty(probs)
-    _backend.active.softmax_nll_backward(dlogits, probs, labels)
-    return dlogits
+    k = _kernels("softmax_nll_backward", "probs labels", probs, labels)
+    return k.softmax_nll_backward(_c(probs), _int64(labels))
 
 
 # ---- activations ---------------------------------------------------------------------------
-
-def _activation(op, name, alpha):
-    if name not in ACTIVATIONS:
-        raise ValueError(f"{op}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name], _real(op, "alpha", alpha, 0.0)
-
 
 def activation_forward(name, x, alpha=0.01):
     """Elementwise activation ``name`` (sigmoid, tanh, relu, leaky_relu, linear) of x.
 
     ``alpha`` is the negative slope of leaky_relu (ignored by the others).
     """
-    op = "activation_forward"
-    code, alpha = _activation(op, name, alpha)
-    x = _float_array(op, "x", x)
-    y = _empty(x)
-    _backend.active.activation_forward(y, x, code, alpha)
-    return y
+    return _kernels("activation_forward", "x", x).activation_forward(_c(x), name, alpha)
 
 
 def activation_backward(name, y, dy, alpha=0.01):
     """Gradient of ``activation_forward`` expressed through its output y: returns dx."""
-    op = "activation_backward"
-    code, alpha = _activation(op, name, alpha)
-    y = _float_array(op, "y", y)
-    dy = _float_array(op, "dy", dy)
-    _same_dtype(op, "y dy", y, dy)
-    _same_shape(op, "dy", dy, "y", y)
-    dx = _empty(y)
-    _backend.active.activation_backward(dx, y, dy, code, alpha)
-    return dx
+    return _kernels("activation_backward", "y dy", y, dy).activation_backward(_c(y), _c(dy), name, alpha)
 
 
 # ---- dropout -------------------------------------------------------------------------------
@@ -389,27 +205,12 @@ def dropout_forward(x, p, seed):
     ``seed`` (an int in [0, 2**64)) fixes the mask; every backend draws the same mask.
     Returns (y, mask) with mask holding 0 or 1/(1-p) in x's dtype.
     """
-    op = "dropout_forward"
-    x = _float_array(op, "x", x)
-    p = _real(op, "p", p, 0.0, 1.0, hi_open=True)
-    seed = _int(op, "seed", seed, 0)
-    if seed >= 2**64:
-        raise ValueError(f"{op}: seed must be < 2**64, got {seed}")
-    y, mask = _empty(x), _empty(x)
-    _backend.active.dropout_forward(y, mask, x, p, seed)
-    return y, mask
+    return _kernels("dropout_forward", "x", x).dropout_forward(_c(x), p, seed)
 
 
 def dropout_backward(dy, mask):
     """Gradient of ``dropout_forward``: dx = dy * mask."""
-    op = "dropout_backward"
-    dy = _float_array(op, "dy", dy)
-    mask = _float_array(op, "mask", mask)
-    _same_dtype(op, "dy mask", dy, mask)
-    _same_shape(op, "dy", dy, "mask", mask)
-    dx = _empty(dy)
-    _backend.active.dropout_backward(dx, dy, mask)
-    return dx
+    return _kernels("dropout_backward", "dy mask", dy, mask).dropout_backward(_c(dy), _c(mask))
 
 
 # ---- parameter updates (in place) ----------------------------------------------------------
@@ -421,24 +222,8 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
     uses v (or g + momentum·v with ``nesterov``); param -= lr·step. ``velocity`` is required
     when momentum > 0 (start it at zeros).
     """
-    op = "sgd_update"
-    param = _in_place(op, "param", param)
-    grad = _float_array(op, "grad", grad)
-    lr = _real(op, "lr", lr, 0.0)
-    momentum = _real(op, "momentum", momentum, 0.0)
-    weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
-    if velocity is None:
-        if momentum > 0 or nesterov:
-            raise ValueError(f"{op}: momentum={momentum}, nesterov={nesterov} need a velocity array")
-        velocity = _empty(param, (0,))
-    else:
-        velocity = _in_place(op, "velocity", velocity)
-        _same_shape(op, "velocity", velocity, "param", param)
-    if nesterov and momentum == 0:
-        raise ValueError(f"{op}: nesterov needs momentum > 0")
-    _same_dtype(op, "param grad velocity", param, grad, velocity)
-    _same_shape(op, "grad", grad, "param", param)
-    _backend.active.sgd_update(param, velocity, grad, lr, momentum, bool(nesterov), weight_decay)
+    k = _kernels("sgd_update", "param grad velocity", param, grad, velocity)
+    k.sgd_update(param, velocity, _c(grad), lr, momentum, nesterov, weight_decay)
 
 
 def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
@@ -446,23 +231,8 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
 
     ``step`` counts from 1 and sets the bias corrections 1 - beta**step.
     """
-    op = "adam_update"
-    param = _in_place(op, "param", param)
-    m = _in_place(op, "m", m)
-    v = _in_place(op, "v", v)
-    grad = _float_array(op, "grad", grad)
-    step = _int(op, "step", step, 1)
-    lr = _real(op, "lr", lr, 0.0)
-    beta1 = _real(op, "beta1", beta1, 0.0, 1.0, hi_open=True)
-    beta2 = _real(op, "beta2", beta2, 0.0, 1.0, hi_open=True)
-    eps = _real(op, "eps", eps, 0.0)
-    if eps == 0:
-        raise ValueError(f"{op}: eps must be > 0")
-    weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
-    _same_dtype(op, "param grad m v", param, grad, m, v)
-    for name, a in (("grad", grad), ("m", m), ("v", v)):
-        _same_shape(op, name, a, "param", param)
-    _backend.active.adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step)
+    k = _kernels("adam_update", "param grad m v", param, grad, m, v)
+    k.adam_update(param, m, v, _c(grad), lr, beta1, beta2, eps, weight_decay, step)
 
 
 # ---- fused MLP training step ---------------------------------------------------------------
@@ -480,56 +250,15 @@ def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0
     to rounding for wider ones (cpp/mlp.cpp computes those in column chunks on its threads; the
     same bits for any thread count). A loss that is not finite is returned with nothing updated.
     """
-    op = "mlp_train_step"
-    x = _float_array(op, "x", x, 2, "(N, n_in)")
-    ws, bs, activations = list(ws), list(bs), list(activations)
-    if not ws or len(bs) != len(ws) or len(activations) != len(ws):
-        raise ValueError(f"{op}: ws, bs and activations need one entry per layer (at least one), got "
-                         f"{len(ws)}, {len(bs)} and {len(activations)}")
-    codes, n = [], x.shape[1]
-    for i, (w, b, name) in enumerate(zip(ws, bs, activations)):
-        w, b = _in_place(op, f"ws[{i}]", w), _in_place(op, f"bs[{i}]", b)
-        if w.ndim != 2 or w.shape[0] != n:
-            raise ValueError(f"{op}: ws[{i}] must be ({n}, n_out) to follow the previous layer, got {_shape(w)}")
-        if b.shape != (w.shape[1],):
-            raise ValueError(f"{op}: bs[{i}] must have shape ({w.shape[1]},), got {_shape(b)}")
-        if w.dtype != x.dtype or b.dtype != x.dtype:
-            raise TypeError(f"{op}: all arrays must share one dtype, got x {x.dtype}, ws[{i}] {w.dtype}, "
-                            f"bs[{i}] {b.dtype}")
-        if name not in ACTIVATIONS:
-            raise ValueError(f"{op}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-        codes.append(ACTIVATIONS[name])
-        n = w.shape[1]
-    labels = _labels(op, labels, x.shape[0], n)
-    lr = _real(op, "lr", lr, 0.0)
-    weight_decay = _real(op, "weight_decay", weight_decay, 0.0)
-    alpha = _real(op, "alpha", alpha, 0.0)
-    return float(_backend.active.mlp_train_step(ws, bs, codes, x, labels, lr, weight_decay, alpha))
+    ws, bs = _listed(ws), _listed(bs)
+    params = (*ws, *bs) if isinstance(ws, list) and isinstance(bs, list) else ()
+    names = " ".join(["x", "labels"] + [f"ws[{i}]" for i in range(len(ws))] + [f"bs[{i}]" for i in range(len(bs))]
+                     if params else ["x", "labels"])
+    k = _kernels("mlp_train_step", names, x, labels, *params)
+    return k.mlp_train_step(ws, bs, _listed(activations), _c(x), _int64(labels), lr, weight_decay, alpha)
 
 
 # ---- recurrent (Elman) network -------------------------------------------------------------
-
-RNN_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu")
-
-
-def _rnn_args(op, x, h0, w_xh, w_hh, activation):
-    if activation not in RNN_ACTIVATIONS:
-        raise ValueError(f"{op}: activation must be one of {list(RNN_ACTIVATIONS)}, got {activation!r}")
-    x = _float_array(op, "x", x, 3, "(T, N, D)")
-    h0 = _float_array(op, "h0", h0, 2, "(N, H)")
-    w_xh = _float_array(op, "w_xh", w_xh, 2, "(D, H)")
-    w_hh = _float_array(op, "w_hh", w_hh, 2, "(H, H)")
-    _, n, d = x.shape
-    h = w_xh.shape[1]
-    if w_xh.shape[0] != d:
-        raise ValueError(f"{op}: x {_shape(x)} has {d} features but w_xh {_shape(w_xh)} expects {w_xh.shape[0]}")
-    if w_hh.shape != (h, h):
-        raise ValueError(f"{op}: w_hh must have shape {(h, h)} for w_xh {_shape(w_xh)}, got {_shape(w_hh)}")
-    if h0.shape != (n, h):
-        raise ValueError(f"{op}: h0 must have shape {(n, h)} for x {_shape(x)} and w_xh {_shape(w_xh)}, "
-                         f"got {_shape(h0)}")
-    return x, h0, w_xh, w_hh, ACTIVATIONS[activation]
-
 
 def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
     """Elman RNN over a whole sequence: h_t = act(x_t·w_xh + h_{t-1}·w_hh + b_h), h_{-1} = h0.
@@ -538,15 +267,8 @@ def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
     tanh, sigmoid, relu or linear. Returns every hidden state, h_all (T, N, H); the time loop
     runs inside the kernel.
     """
-    op = "rnn_forward"
-    x, h0, w_xh, w_hh, code = _rnn_args(op, x, h0, w_xh, w_hh, activation)
-    b_h = _float_array(op, "b_h", b_h, 1)
-    _same_dtype(op, "x h0 w_xh w_hh b_h", x, h0, w_xh, w_hh, b_h)
-    if b_h.shape != (w_xh.shape[1],):
-        raise ValueError(f"{op}: b_h must have shape ({w_xh.shape[1]},), got {_shape(b_h)}")
-    h_all = _empty(x, (x.shape[0], x.shape[1], w_xh.shape[1]))
-    _backend.active.rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, code)
-    return h_all
+    k = _kernels("rnn_forward", "x h0 w_xh w_hh b_h", x, h0, w_xh, w_hh, b_h)
+    return k.rnn_forward(_c(x), _c(h0), _c(w_xh), _c(w_hh), _c(b_h), activation)
 
 
 def rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh, activation="tanh", bptt_steps=None, clip=None):
@@ -572,26 +294,5 @@ def rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh, activation="tanh", bptt_steps
     exceeds c, all three are scaled by c / norm; dx and dh0 are never clipped. Clipping is
     per call: a model with several layers clips each layer's gradients separately.
     """
-    op = "rnn_backward"
-    x, h0, w_xh, w_hh, code = _rnn_args(op, x, h0, w_xh, w_hh, activation)
-    h_all = _float_array(op, "h_all", h_all, 3, "(T, N, H)")
-    dh_all = _float_array(op, "dh_all", dh_all, 3, "(T, N, H)")
-    _same_dtype(op, "dh_all x h_all h0 w_xh w_hh", dh_all, x, h_all, h0, w_xh, w_hh)
-    shape = (x.shape[0], x.shape[1], w_xh.shape[1])
-    for name, a in (("h_all", h_all), ("dh_all", dh_all)):
-        if a.shape != shape:
-            raise ValueError(f"{op}: {name} must have shape {shape} for x {_shape(x)} and w_xh {_shape(w_xh)}, "
-                             f"got {_shape(a)}")
-    bptt_steps = 0 if bptt_steps is None else _int(op, "bptt_steps", bptt_steps, 0)
-    bptt_steps = 0 if bptt_steps >= x.shape[0] else bptt_steps  # k >= T is full BPTT
-    if clip is None:
-        clip = 0.0
-    else:
-        clip = _real(op, "clip", clip, 0.0)
-        if clip == 0:
-            raise ValueError(f"{op}: clip must be > 0 (or None for no clipping), got {clip}")
-    dx, dh0, dw_xh, dw_hh = _empty(x), _empty(h0), _empty(w_xh), _empty(w_hh)
-    db_h = _empty(x, (w_xh.shape[1],))
-    _backend.active.rnn_backward(dx, dh0, dw_xh, dw_hh, db_h, h_all, dh_all, x, h0, w_xh, w_hh, code, bptt_steps,
-                                 clip)
-    return dx, dh0, dw_xh, dw_hh, db_h
+    k = _kernels("rnn_backward", "dh_all x h_all h0 w_xh w_hh", dh_all, x, h_all, h0, w_xh, w_hh)
+    return k.rnn_backward(_c(h_all), _c(dh_all), _c(x), _c(h0), _c(w_xh), _c(w_hh), activation, bptt_steps, clip)

@@ -3,13 +3,10 @@
 Same kernel names and argument order as :mod:`deepnum._reference` (outputs, then saved
 activations, then inputs, then sizes and scalars), so the two modules are interchangeable.
 Arrays must be C-contiguous and of one float dtype (float32 or float64); checks live in
-:mod:`deepnum.ops`. Kernels compile on first use per dtype and are cached on disk.
+the compiled contract (deepnum._contract). Kernels compile on first use per dtype and are cached on disk.
 """
-import sys
-
 import numba
 
-from .._reference import _compose_mlp_train_step
 from .activations import activation_backward, activation_forward
 from .conv2d import conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
@@ -24,12 +21,8 @@ __all__ = [
     "gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward",
     "max_pool2d_forward", "max_pool2d_backward", "softmax_nll_forward", "softmax_nll_backward",
     "activation_forward", "activation_backward", "dropout_forward", "dropout_backward",
-    "sgd_update", "adam_update", "rnn_forward", "rnn_backward", "mlp_train_step", "set_num_threads",
+    "sgd_update", "adam_update", "rnn_forward", "rnn_backward", "set_num_threads",
 ]
-
-# the fused MLP step is a composition of the kernels above (mirrors cpp/mlp.cpp)
-mlp_train_step = _compose_mlp_train_step(sys.modules[__name__])
-
 
 def set_num_threads(n):
     """Use n threads in the parallel kernels; Numba caps it at NUMBA_NUM_THREADS (fixed at start-up)."""

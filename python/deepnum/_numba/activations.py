@@ -10,18 +10,11 @@ import numpy as np
 
 
 def activation_forward(y, x, act, alpha):
-    _check(act, "activation_forward")
     _activation_forward(y.reshape(-1), x.reshape(-1), act, alpha)
 
 
 def activation_backward(dx, y, dy, act, alpha):
-    _check(act, "activation_backward")
     _activation_backward(dx.reshape(-1), y.reshape(-1), dy.reshape(-1), act, alpha)
-
-
-def _check(act, op):
-    if act not in (0, 1, 2, 3, 4):
-        raise ValueError(f"{op}: unknown activation code {act}")
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
