@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
+from ._contract import ACTIVATIONS, RNN_ACTIVATIONS as _RNN_NAMES  # defined once, in cpp/constants.h
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -206,7 +206,7 @@ def adam_update(param, m, v, grad, lr, beta1, beta2, eps, weight_decay, step):
 
 # ---- recurrent (Elman) network -------------------------------------------------------------
 
-RNN_ACTIVATIONS = (0, 1, 2, 3)  # linear, sigmoid, tanh, relu: the codes the rnn kernels accept
+RNN_ACTIVATIONS = tuple(ACTIVATIONS[name] for name in _RNN_NAMES)  # the codes the rnn kernels accept
 
 
 def _compose_mlp_train_step(k):
