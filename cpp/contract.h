@@ -99,6 +99,18 @@ inline bool is_bool(py::handle h) {
   return (t == "bool" || t == "bool_") && py::str(py::type::of(h).attr("__module__")).cast<std::string>() == "numpy";
 }
 
+// An int that is not a bool: a Python int, or a numbers.Integral such as numpy.int32.
+inline bool is_int(py::handle h) {
+  if (PyLong_CheckExact(h.ptr())) return true;
+  return !is_bool(h) && (PyLong_Check(h.ptr()) || py::isinstance(h, numbers("Integral")));
+}
+
+// A real number that is not a bool: a Python float or int, or a numbers.Real such as numpy.float32.
+inline bool is_real(py::handle h) {
+  if (PyFloat_CheckExact(h.ptr()) || PyLong_CheckExact(h.ptr())) return true;
+  return !is_bool(h) && (PyFloat_Check(h.ptr()) || PyLong_Check(h.ptr()) || py::isinstance(h, numbers("Real")));
+}
+
 // ---- the checks of one call ----------------------------------------------------------------
 
 template <class A>
@@ -187,8 +199,7 @@ class Call {
 
   // An int (not a bool) >= minimum and < 2**63.
   i64 integer(const char* name, py::handle v, i64 minimum) const {
-    if (is_bool(v) || !(PyLong_Check(v.ptr()) || py::isinstance(v, numbers("Integral"))))
-      type_error(std::string(name) + " must be an int, got " + repr_str(v));
+    if (!is_int(v)) type_error(std::string(name) + " must be an int, got " + repr_str(v));
     const py::int_ iv = py::reinterpret_steal<py::int_>(PyNumber_Index(v.ptr()));
     if (!iv) throw py::error_already_set();
     int overflow = 0;
@@ -201,8 +212,7 @@ class Call {
 
   // An int in [0, 2**64).
   std::uint64_t seed(const char* name, py::handle v) const {
-    if (is_bool(v) || !(PyLong_Check(v.ptr()) || py::isinstance(v, numbers("Integral"))))
-      type_error(std::string(name) + " must be an int, got " + repr_str(v));
+    if (!is_int(v)) type_error(std::string(name) + " must be an int, got " + repr_str(v));
     const py::int_ iv = py::reinterpret_steal<py::int_>(PyNumber_Index(v.ptr()));
     if (!iv) throw py::error_already_set();
     const std::string s = py::str(iv).cast<std::string>();
@@ -223,20 +233,19 @@ class Call {
       if (s.size() != 2) value_error(std::string(name) + " must be an int or a pair of ints, got " + repr_str(v));
       return {integer(name, s[0], minimum), integer(name, s[1], minimum)};
     }
-    if (is_bool(v) || !(PyLong_Check(v.ptr()) || py::isinstance(v, numbers("Integral"))))
-      type_error(std::string(name) + " must be an int or a pair of ints, got " + repr_str(v));
+    if (!is_int(v)) type_error(std::string(name) + " must be an int or a pair of ints, got " + repr_str(v));
     const i64 x = integer(name, v, minimum);
     return {x, x};
   }
 
   bool boolean(const char* name, py::handle v) const {
-    if (!is_bool(v)) type_error(std::string(name) + " must be a bool, got " + repr_str(v));
+    if (!PyBool_Check(v.ptr()) && !is_bool(v)) type_error(std::string(name) + " must be a bool, got " + repr_str(v));
     return PyObject_IsTrue(v.ptr()) == 1;
   }
 
   // A finite real number (not a bool) in [lo, hi] or [lo, hi).
   double real(const char* name, py::handle v, double lo = -INFINITY, double hi = INFINITY, bool hi_open = false) const {
-    if (is_bool(v) || !(PyFloat_Check(v.ptr()) || PyLong_Check(v.ptr()) || py::isinstance(v, numbers("Real"))))
+    if (!is_real(v))
       type_error(std::string(name) + " must be a real number, got " + repr_str(v));
     double x = PyFloat_AsDouble(v.ptr());
     if (x == -1.0 && PyErr_Occurred()) {  // an int beyond the float range

@@ -2,8 +2,11 @@
 //
 // Every kernel is a template over T = float or double (explicitly instantiated in its own
 // file), takes raw C-contiguous pointers and its sizes, and trusts them: argument checks
-// live in bindings.cpp. Argument order everywhere: outputs, then saved activations, then
-// inputs, then sizes and scalars. Gradients are all written with `=` (never accumulated).
+// live in contract.h (except the ranges of labels and argmax, which the kernels check with ranges.h).
+// The CUDA kernels (cuda/*.cu) define the same functions with the same signatures for device pointers:
+// this is the one declaration list of both (each module builds its own, with hidden visibility).
+// Argument order everywhere: outputs, then saved activations, then inputs, then sizes and scalars.
+// Gradients are all written with `=` (never accumulated).
 //
 // Threading: OpenMP, parallel over what a thread writes, so no two threads write the same
 // element and results are bit-identical for any thread count.
