@@ -70,9 +70,7 @@ void activation_backward(T* dx, const T* y, const T* dy, int act, double alpha, 
   parallel_ranges(n, n, [&](i64 lo, i64 hi) { backward_range(dx, y, dy, act, static_cast<T>(alpha), lo, hi); });
 }
 
-template void activation_forward<float>(float*, const float*, int, double, i64);
-template void activation_forward<double>(double*, const double*, int, double, i64);
-template void activation_backward<float>(float*, const float*, const float*, int, double, i64);
-template void activation_backward<double>(double*, const double*, const double*, int, double, i64);
+DEEPNUM_INSTANTIATE(activation_forward);
+DEEPNUM_INSTANTIATE(activation_backward);
 
 }  // namespace deepnum

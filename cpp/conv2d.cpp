@@ -217,13 +217,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   parallel_ranges(K * CRS, (chunks - 1) * K * CRS, [&](i64 j0, i64 j1) { add_parts(dw, part, chunks - 1, K * CRS, j0, j1); });
 }
 
-template void conv2d_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64, i64, i64, i64,
-                                    i64, i64, i64, i64, i64);
-template void conv2d_forward<double>(double*, const double*, const double*, const double*, i64, i64, i64, i64, i64,
-                                     i64, i64, i64, i64, i64, i64);
-template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*, i64, i64, i64,
-                                     i64, i64, i64, i64, i64, i64, i64, i64);
-template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*, i64,
-                                      i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+DEEPNUM_INSTANTIATE(conv2d_forward);
+DEEPNUM_INSTANTIATE(conv2d_backward);
 
 }  // namespace deepnum

@@ -50,9 +50,7 @@ void dropout_backward(T* dx, const T* dy, const T* mask, i64 n) {
   parallel_ranges(n, n, [&](i64 lo, i64 hi) { backward_range(dx, dy, mask, lo, hi); });
 }
 
-template void dropout_forward<float>(float*, float*, const float*, double, std::uint64_t, i64);
-template void dropout_forward<double>(double*, double*, const double*, double, std::uint64_t, i64);
-template void dropout_backward<float>(float*, const float*, const float*, i64);
-template void dropout_backward<double>(double*, const double*, const double*, i64);
+DEEPNUM_INSTANTIATE(dropout_forward);
+DEEPNUM_INSTANTIATE(dropout_backward);
 
 }  // namespace deepnum

@@ -2,8 +2,11 @@
 //
 // Every kernel is a template over T = float or double (explicitly instantiated in its own
 // file), takes raw C-contiguous pointers and its sizes, and trusts them: argument checks
-// live in bindings.cpp. Argument order everywhere: outputs, then saved activations, then
-// inputs, then sizes and scalars. Gradients are all written with `=` (never accumulated).
+// live in contract.h (except the ranges of labels and argmax, which the kernels check with ranges.h).
+// The CUDA kernels (cuda/*.cu) define the same functions with the same signatures for device pointers:
+// this is the one declaration list of both (each module builds its own, with hidden visibility).
+// Argument order everywhere: outputs, then saved activations, then inputs, then sizes and scalars.
+// Gradients are all written with `=` (never accumulated).
 //
 // Threading: OpenMP, parallel over what a thread writes, so no two threads write the same
 // element and results are bit-identical for any thread count.
@@ -13,6 +16,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
+
+#include "constants.h"
+#include "ranges.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(DEEPNUM_NO_CLONES)
 #define DEEPNUM_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -38,7 +44,7 @@ T* thread_scratch(i64 n) {
   return buf.data();
 }
 
-enum Activation : int { kLinear = 0, kSigmoid = 1, kTanh = 2, kRelu = 3, kLeakyRelu = 4 };
+// Activation codes: constants.h (Activation). Range checks of labels and argmax: ranges.h.
 
 // gemm.cpp — c (M,N) = op(a) (M,K) · op(b) (K,N); a stored (K,M) if trans_a, b stored (N,K) if trans_b
 template <class T> void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K);
@@ -73,16 +79,14 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
 template <class T>
 void max_pool2d_forward(T* y, i64* argmax, const T* x, i64 N, i64 C, i64 H, i64 W, i64 size_h, i64 size_w,
                         i64 sh, i64 sw);
-// Throws std::invalid_argument if an argmax lies outside [0, H*W) (nothing is written out of bounds).
+// Throws check_argmax's std::invalid_argument if an argmax lies outside [0, H*W) (nothing is written out of bounds).
 template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i64 H, i64 W, i64 P, i64 Q);
 
 // softmax_nll.cpp — logits, probs (N,n_classes), labels (N); returns the mean loss.
-// Throws std::invalid_argument for a label outside [0, n_classes).
+// Throws check_labels's std::invalid_argument (ranges.h) for a label outside [0, n_classes).
 template <class T> double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes);
 template <class T> void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes);
-// Throws std::invalid_argument "<op>: labels must lie in [0, n_classes), got L at row i" for the first bad label.
-void check_labels(const char* op, const i64* labels, i64 N, i64 n_classes);
 
 // activations.cpp — elementwise over n; the derivative is taken through the saved output y
 template <class T> void activation_forward(T* y, const T* x, int act, double alpha, i64 n);

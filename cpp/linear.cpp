@@ -61,13 +61,8 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   column_sums(db, dy, N, n_out);
 }
 
-template void column_sums<float>(float*, const float*, i64, i64);
-template void column_sums<double>(double*, const double*, i64, i64);
-template void linear_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64);
-template void linear_forward<double>(double*, const double*, const double*, const double*, i64, i64, i64);
-template void linear_backward<float>(float*, float*, float*, const float*, const float*, const float*, i64, i64,
-                                     i64);
-template void linear_backward<double>(double*, double*, double*, const double*, const double*, const double*, i64,
-                                      i64, i64);
+DEEPNUM_INSTANTIATE(column_sums);
+DEEPNUM_INSTANTIATE(linear_forward);
+DEEPNUM_INSTANTIATE(linear_backward);
 
 }  // namespace deepnum

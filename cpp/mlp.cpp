@@ -174,9 +174,6 @@ double mlp_train_step(T* const* ws, T* const* bs, const int* acts, const i64* si
                          labels, lr, weight_decay, alpha);
 }
 
-template double mlp_train_step<float>(float* const*, float* const*, const int*, const i64*, i64, const float*,
-                                      const i64*, i64, double, double, double);
-template double mlp_train_step<double>(double* const*, double* const*, const int*, const i64*, i64, const double*,
-                                       const i64*, i64, double, double, double);
+DEEPNUM_INSTANTIATE(mlp_train_step);
 
 }  // namespace deepnum

@@ -147,12 +147,10 @@ void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i6
       d[idx[j]] += g[j];
     }
   }
-  if (bad) throw std::invalid_argument("max_pool2d_backward: argmax index out of range");
+  if (bad) check_argmax("max_pool2d_backward", argmax, N * C * PQ, HW);  // the first bad index, serially
 }
 
-template void max_pool2d_forward<float>(float*, i64*, const float*, i64, i64, i64, i64, i64, i64, i64, i64);
-template void max_pool2d_forward<double>(double*, i64*, const double*, i64, i64, i64, i64, i64, i64, i64, i64);
-template void max_pool2d_backward<float>(float*, const float*, const i64*, i64, i64, i64, i64, i64, i64);
-template void max_pool2d_backward<double>(double*, const double*, const i64*, i64, i64, i64, i64, i64, i64);
+DEEPNUM_INSTANTIATE(max_pool2d_forward);
+DEEPNUM_INSTANTIATE(max_pool2d_backward);
 
 }  // namespace deepnum

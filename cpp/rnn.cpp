@@ -188,14 +188,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, co
   if (clip > 0) clip_global_norm(dw_xh, D * H, dw_hh, H * H, db_h, H, clip);
 }
 
-template void rnn_forward<float>(float*, const float*, const float*, const float*, const float*, const float*, i64,
-                                 i64, i64, i64, int);
-template void rnn_forward<double>(double*, const double*, const double*, const double*, const double*,
-                                  const double*, i64, i64, i64, i64, int);
-template void rnn_backward<float>(float*, float*, float*, float*, float*, const float*, const float*, const float*,
-                                  const float*, const float*, const float*, i64, i64, i64, i64, int, i64, double);
-template void rnn_backward<double>(double*, double*, double*, double*, double*, const double*, const double*,
-                                   const double*, const double*, const double*, const double*, i64, i64, i64, i64,
-                                   int, i64, double);
+DEEPNUM_INSTANTIATE(rnn_forward);
+DEEPNUM_INSTANTIATE(rnn_backward);
 
 }  // namespace deepnum

@@ -52,13 +52,6 @@ DEEPNUM_SIMD void softmax_rows(T* probs, const T* logits, const i64* labels, dou
 
 }  // namespace
 
-void check_labels(const char* op, const i64* labels, i64 N, i64 n_classes) {
-  for (i64 i = 0; i < N; ++i)
-    if (labels[i] < 0 || labels[i] >= n_classes)
-      throw std::invalid_argument(std::string(op) + ": labels must lie in [0, " + std::to_string(n_classes) +
-                                  "), got " + std::to_string(labels[i]) + " at row " + std::to_string(i));
-}
-
 template <class T>
 double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes) {
   // logits and probs are (N,n_classes), labels is (N,)
@@ -85,9 +78,7 @@ void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, 
   }
 }
 
-template double softmax_nll_forward<float>(float*, const float*, const i64*, i64, i64);
-template double softmax_nll_forward<double>(double*, const double*, const i64*, i64, i64);
-template void softmax_nll_backward<float>(float*, const float*, const i64*, i64, i64);
-template void softmax_nll_backward<double>(double*, const double*, const i64*, i64, i64);
+DEEPNUM_INSTANTIATE(softmax_nll_forward);
+DEEPNUM_INSTANTIATE(softmax_nll_backward);
 
 }  // namespace deepnum

@@ -97,13 +97,8 @@ void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, d
   });
 }
 
-template void sgd_update<float>(float*, float*, const float*, double, double, bool, double, i64);
-template void sgd_update<double>(double*, double*, const double*, double, double, bool, double, i64);
-template void sgd_update_rows<float>(float*, i64, const float*, i64, i64, i64, double, double);
-template void sgd_update_rows<double>(double*, i64, const double*, i64, i64, i64, double, double);
-template void adam_update<float>(float*, float*, float*, const float*, double, double, double, double, double, i64,
-                                 i64);
-template void adam_update<double>(double*, double*, double*, const double*, double, double, double, double, double,
-                                  i64, i64);
+DEEPNUM_INSTANTIATE(sgd_update);
+DEEPNUM_INSTANTIATE(sgd_update_rows);
+DEEPNUM_INSTANTIATE(adam_update);
 
 }  // namespace deepnum

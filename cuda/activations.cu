@@ -21,6 +21,9 @@ __global__ void backward_kernel(T* dx, const T* y, const T* dy, int act, T alpha
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 void activation_forward(T* y, const T* x, int act, double alpha, i64 n) {
@@ -36,10 +39,7 @@ void activation_backward(T* dx, const T* y, const T* dy, int act, double alpha, 
   DN_CHECK_LAUNCH();
 }
 
-template void activation_forward<float>(float*, const float*, int, double, i64);
-template void activation_forward<double>(double*, const double*, int, double, i64);
-template void activation_backward<float>(float*, const float*, const float*, int, double, i64);
-template void activation_backward<double>(double*, const double*, const double*, int, double, i64);
+DEEPNUM_INSTANTIATE(activation_forward);
+DEEPNUM_INSTANTIATE(activation_backward);
 
-}  // namespace cuda
 }  // namespace deepnum

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "check.h"
-#include "kernels.h"
+#include "device.h"
 
 namespace deepnum {
 namespace cuda {

@@ -5,7 +5,7 @@
  * As cpp/conv2d.cpp: images go in chunks of nb (fixed by the shapes: C·R·S·nb·P·Q ~ kChunkElems); for a chunk,
  * im2col builds col (C·R·S, nb·P·Q), one column per output pixel, and one gemm does the work:
  *   y   (K, nb·PQ)  = w · col                  then gathered into (n, k, p, q) order plus b
- *   dw (K, C·R·S) += dy (K, nb·PQ) · colᵀ       chunks added in order (gemm's accumulate)
+ *   dw (K, C·R·S) += dy (K, nb·PQ) · colᵀ       chunks added in order (cuda::gemm_accumulate)
  *   dcol          = wᵀ · dy                    then col2im gathers it back into dx
  * Every kernel is a grid-stride loop over what it writes: col2im gathers the (r, s) contributions of each dx
  * element in order (no atomics), db is one block per output channel with a fixed-order block sum in double.
@@ -97,6 +97,9 @@ ConvShape shape(i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S, i64 sh, i64 sw,
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S,
@@ -130,7 +133,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
     DN_CHECK_LAUNCH();
     gather_dy_kernel<<<blocks_for(K * ld), kThreads>>>(dyc.as<T>(), dy, n0, m, K, PQ);
     DN_CHECK_LAUNCH();
-    gemm(dw, dyc.as<T>(), col.as<T>(), false, true, K, CRS, ld, /*accumulate=*/n0 > 0);
+    gemm_accumulate(dw, dyc.as<T>(), col.as<T>(), false, true, K, CRS, ld, /*accumulate=*/n0 > 0);
     if (!dx) continue;
     gemm(col.as<T>(), w, dyc.as<T>(), true, false, CRS, ld, K);
     col2im_kernel<<<blocks_for(m * C * H * W), kThreads>>>(dx, col.as<T>(), n0, m, g);
@@ -138,14 +141,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   }
 }
 
-template void conv2d_forward<float>(float*, const float*, const float*, const float*, i64, i64, i64, i64, i64, i64,
-                                    i64, i64, i64, i64, i64);
-template void conv2d_forward<double>(double*, const double*, const double*, const double*, i64, i64, i64, i64, i64,
-                                     i64, i64, i64, i64, i64, i64);
-template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*, i64, i64, i64,
-                                     i64, i64, i64, i64, i64, i64, i64, i64);
-template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*, i64,
-                                      i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+DEEPNUM_INSTANTIATE(conv2d_forward);
+DEEPNUM_INSTANTIATE(conv2d_backward);
 
-}  // namespace cuda
 }  // namespace deepnum

@@ -27,6 +27,9 @@ __global__ void backward_kernel(T* dx, const T* dy, const T* mask, i64 n) {
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 void dropout_forward(T* y, T* mask, const T* x, double p, std::uint64_t seed, i64 n) {
@@ -42,10 +45,7 @@ void dropout_backward(T* dx, const T* dy, const T* mask, i64 n) {
   DN_CHECK_LAUNCH();
 }
 
-template void dropout_forward<float>(float*, float*, const float*, double, std::uint64_t, i64);
-template void dropout_forward<double>(double*, double*, const double*, double, std::uint64_t, i64);
-template void dropout_backward<float>(float*, const float*, const float*, i64);
-template void dropout_backward<double>(double*, const double*, const double*, i64);
+DEEPNUM_INSTANTIATE(dropout_forward);
+DEEPNUM_INSTANTIATE(dropout_backward);
 
-}  // namespace cuda
 }  // namespace deepnum

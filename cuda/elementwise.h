@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "../cpp/constants.h"
+
 #ifdef __CUDACC__
 #define DN_HD __host__ __device__
 #else
@@ -19,8 +21,7 @@
 namespace deepnum {
 namespace ew {
 
-// Activation codes, as in cpp/kernels.h (Activation) and _reference.ACTIVATIONS.
-enum : int { kLinear = 0, kSigmoid = 1, kTanh = 2, kRelu = 3, kLeakyRelu = 4 };
+// Activation codes: deepnum::Activation of cpp/constants.h (kLinear, kSigmoid, ...), found from here unqualified.
 
 DN_HD inline float exp_(float x) { return expf(x); }
 DN_HD inline double exp_(double x) { return exp(x); }

@@ -1,6 +1,6 @@
 /* gemm: c (M,N) = op(a) (M,K) · op(b) (K,N), all row-major and C-contiguous on the device; op(a) = aᵀ when
  * trans_a (a stored (K,M)), op(b) = bᵀ when trans_b (b stored (N,K)). c is overwritten (or, inside the
- * library, accumulated into with `accumulate`).
+ * library, accumulated into with cuda::gemm_accumulate).
  *
  * One tiled shared-memory kernel, templated on the transposes and the dtype: a block of 256 threads computes a
  * 64 x 64 tile of c, marching over K in slices of 16. Each slice of op(a) (64 x 16) and op(b) (16 x 64) is
@@ -97,7 +97,7 @@ void launch(T* c, const T* a, const T* b, i64 M, i64 N, i64 K, bool accumulate) 
 }  // namespace
 
 template <class T>
-void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, bool accumulate) {
+void gemm_accumulate(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, bool accumulate) {
   // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
   if (M <= 0 || N <= 0) return;
   if (trans_a)
@@ -106,8 +106,15 @@ void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N
     trans_b ? launch<T, false, true>(c, a, b, M, N, K, accumulate) : launch<T, false, false>(c, a, b, M, N, K, accumulate);
 }
 
-template void gemm<float>(float*, const float*, const float*, bool, bool, i64, i64, i64, bool);
-template void gemm<double>(double*, const double*, const double*, bool, bool, i64, i64, i64, bool);
+DEEPNUM_INSTANTIATE(gemm_accumulate);
 
 }  // namespace cuda
+
+template <class T>
+void gemm(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K) {
+  cuda::gemm_accumulate(c, a, b, trans_a, trans_b, M, N, K, false);
+}
+
+DEEPNUM_INSTANTIATE(gemm);
+
 }  // namespace deepnum

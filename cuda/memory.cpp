@@ -6,7 +6,7 @@
 #include <string>
 
 #include "check.h"
-#include "kernels.h"
+#include "device.h"
 
 namespace deepnum {
 namespace cuda {

@@ -5,9 +5,12 @@
  *   backward: dx = 0, then one thread per (n, c) plane adds dy at its argmax positions in (p, q) order, as
  *             cpp/pool.cpp does (the kernel signature carries no window size, so a dx element cannot find its
  *             windows to gather from): no atomics, deterministic. The argmax values are checked first on the
- *             device (a flag copied back); one outside [0, H·W) throws std::invalid_argument, nothing is written.
+ *             device (a flag copied back); one outside [0, H·W) throws check_argmax's
+ *             std::invalid_argument (cpp/ranges.h), nothing is written.
  * Layout: x and dx (N,C,H,W), y, dy and argmax (N,C,P,Q).
  */
+#include <vector>
+
 #include "common.cuh"
 
 namespace deepnum {
@@ -55,6 +58,9 @@ __global__ void pool_backward_kernel(T* dx, const T* dy, const i64* argmax, i64 
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 void max_pool2d_forward(T* y, i64* argmax, const T* x, i64 N, i64 C, i64 H, i64 W, i64 size_h, i64 size_w, i64 sh,
@@ -72,16 +78,18 @@ void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i6
   Flag bad;
   argmax_range_kernel<<<blocks_for(N * C * P * Q), kThreads>>>(bad.ptr(), argmax, N * C * P * Q, H * W);
   DN_CHECK_LAUNCH();
-  if (bad.raised()) throw std::invalid_argument("max_pool2d_backward: argmax index out of range");
+  if (bad.raised()) {  // the first bad index, with the message of cpp/pool.cpp and deepnum._contract
+    std::vector<i64> host(N * C * P * Q);
+    copy_to_host(host.data(), argmax, sizeof(i64) * host.size());
+    check_argmax("max_pool2d_backward", host.data(), N * C * P * Q, H * W);
+    throw std::runtime_error("max_pool2d_backward: the device found a bad argmax that its host copy does not have");
+  }
   fill_zero(dx, sizeof(T) * N * C * H * W);
   pool_backward_kernel<<<blocks_for(N * C, 64), 64>>>(dx, dy, argmax, N * C, H * W, P * Q);
   DN_CHECK_LAUNCH();
 }
 
-template void max_pool2d_forward<float>(float*, i64*, const float*, i64, i64, i64, i64, i64, i64, i64, i64);
-template void max_pool2d_forward<double>(double*, i64*, const double*, i64, i64, i64, i64, i64, i64, i64, i64);
-template void max_pool2d_backward<float>(float*, const float*, const i64*, i64, i64, i64, i64, i64, i64);
-template void max_pool2d_backward<double>(double*, const double*, const i64*, i64, i64, i64, i64, i64, i64);
+DEEPNUM_INSTANTIATE(max_pool2d_forward);
+DEEPNUM_INSTANTIATE(max_pool2d_backward);
 
-}  // namespace cuda
 }  // namespace deepnum

@@ -76,6 +76,9 @@ __global__ void clip_kernel(T* p, i64 n, const double* partial, int count, doubl
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 void rnn_forward(T* h_all, const T* x, const T* h0, const T* w_xh, const T* w_hh, const T* b_h, i64 steps, i64 N,
@@ -145,15 +148,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, co
   }
 }
 
-template void rnn_forward<float>(float*, const float*, const float*, const float*, const float*, const float*, i64,
-                                 i64, i64, i64, int);
-template void rnn_forward<double>(double*, const double*, const double*, const double*, const double*,
-                                  const double*, i64, i64, i64, i64, int);
-template void rnn_backward<float>(float*, float*, float*, float*, float*, const float*, const float*, const float*,
-                                  const float*, const float*, const float*, i64, i64, i64, i64, int, i64, double);
-template void rnn_backward<double>(double*, double*, double*, double*, double*, const double*, const double*,
-                                   const double*, const double*, const double*, const double*, i64, i64, i64, i64,
-                                   int, i64, double);
+DEEPNUM_INSTANTIATE(rnn_forward);
+DEEPNUM_INSTANTIATE(rnn_backward);
 
-}  // namespace cuda
 }  // namespace deepnum

@@ -6,9 +6,11 @@
  * Forward: one warp per row (4 rows per block); each lane takes every 32nd class in order and the lanes are
  * combined with a fixed shuffle tree, so the result is deterministic. The per-row losses (double) are summed by
  * one block in a fixed order and the mean is copied to the host (the op returns a Python float).
- * Labels are checked on the device first (a flag copied back): a bad one throws std::invalid_argument before
+ * Labels are checked on the device first (a flag copied back): a bad one throws check_labels's std::invalid_argument (cpp/ranges.h) before
  * anything is written, as in cpp/softmax_nll.cpp.
  */
+#include <vector>
+
 #include "common.cuh"
 #include "elementwise.h"
 
@@ -23,13 +25,17 @@ __global__ void label_range_kernel(int* bad, const i64* labels, i64 N, i64 n_cla
     if (labels[i] < 0 || labels[i] >= n_classes) *bad = 1;  // every writer stores the same value
 }
 
-void check_labels(const i64* labels, i64 N, i64 n_classes, const char* op) {
+// The range check on the device (a flag copied back); when it is raised, ranges.h's check_labels on a host copy
+// names the first bad label, with the message of the C++ kernels and of deepnum._contract.
+void check_labels_on_device(const i64* labels, i64 N, i64 n_classes, const char* op) {
   Flag bad;
   label_range_kernel<<<blocks_for(N), kThreads>>>(bad.ptr(), labels, N, n_classes);
   DN_CHECK_LAUNCH();
-  if (bad.raised())
-    throw std::invalid_argument(std::string(op) + ": a label lies outside [0, n_classes), n_classes = " +
-                                std::to_string(n_classes));
+  if (!bad.raised()) return;
+  std::vector<i64> host(N);
+  copy_to_host(host.data(), labels, sizeof(i64) * N);
+  check_labels(op, host.data(), N, n_classes);
+  throw std::runtime_error(std::string(op) + ": the device found a bad label that its host copy does not have");
 }
 
 template <class T>
@@ -79,11 +85,14 @@ __global__ void softmax_grad_kernel(T* dlogits, const T* probs, const i64* label
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes) {
   // logits and probs are (N,n_classes), labels is (N,)
-  check_labels(labels, N, n_classes, "softmax_nll_forward");
+  check_labels_on_device(labels, N, n_classes, "softmax_nll_forward");
   Buffer row_loss(sizeof(double) * N), total(sizeof(double));
   const unsigned blocks = static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, kMaxBlocks));
   softmax_rows_kernel<<<blocks, kRowsPerBlock * kWarp>>>(probs, row_loss.as<double>(), logits, labels, N, n_classes);
@@ -98,15 +107,12 @@ double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, 
 template <class T>
 void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes) {
   // probs and dlogits are (N,n_classes), labels is (N,)
-  check_labels(labels, N, n_classes, "softmax_nll_backward");
+  check_labels_on_device(labels, N, n_classes, "softmax_nll_backward");
   softmax_grad_kernel<<<blocks_for(N * n_classes), kThreads>>>(dlogits, probs, labels, N, n_classes);
   DN_CHECK_LAUNCH();
 }
 
-template double softmax_nll_forward<float>(float*, const float*, const i64*, i64, i64);
-template double softmax_nll_forward<double>(double*, const double*, const i64*, i64, i64);
-template void softmax_nll_backward<float>(float*, const float*, const i64*, i64, i64);
-template void softmax_nll_backward<double>(double*, const double*, const i64*, i64, i64);
+DEEPNUM_INSTANTIATE(softmax_nll_forward);
+DEEPNUM_INSTANTIATE(softmax_nll_backward);
 
-}  // namespace cuda
 }  // namespace deepnum

@@ -29,6 +29,9 @@ __global__ void adam_kernel(T* param, T* m, T* v, const T* grad, T lr, T b1, T o
 }
 
 }  // namespace
+}  // namespace cuda
+
+using namespace cuda;  // the helpers of common.cuh and this file
 
 template <class T>
 void sgd_update(T* param, T* velocity, const T* grad, double lr, double momentum, bool nesterov, double weight_decay,
@@ -52,12 +55,7 @@ void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, d
   DN_CHECK_LAUNCH();
 }
 
-template void sgd_update<float>(float*, float*, const float*, double, double, bool, double, i64);
-template void sgd_update<double>(double*, double*, const double*, double, double, bool, double, i64);
-template void adam_update<float>(float*, float*, float*, const float*, double, double, double, double, double, i64,
-                                 i64);
-template void adam_update<double>(double*, double*, double*, const double*, double, double, double, double, double,
-                                  i64, i64);
+DEEPNUM_INSTANTIATE(sgd_update);
+DEEPNUM_INSTANTIATE(adam_update);
 
-}  // namespace cuda
 }  // namespace deepnum

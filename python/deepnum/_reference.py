@@ -25,7 +25,7 @@ Conventions shared by every backend
 """
 import numpy as np
 
-ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
+from ._contract import ACTIVATIONS  # defined once, in cpp/constants.h
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
