@@ -59,7 +59,7 @@ def on_backend(case, backend):
 
 def selected(backend):
     """use_backend for a CPU backend; nothing for cuda, which the DeviceArrays choose."""
-    return contextlib.nullcontext() if backend == "cuda" else selected(backend)
+    return contextlib.nullcontext() if backend == "cuda" else deepnum.use_backend(backend)
 
 
 def call_on(backend, op, *args, **kwargs):
