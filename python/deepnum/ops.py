@@ -26,6 +26,7 @@ import numpy as np
 from . import _backend
 from ._host import HOST
 from ._reference import ACTIVATIONS
+array_cache = _backend.array_cache
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
