@@ -16,7 +16,7 @@ def generator(seed):
     return np.random.default_rng(seed)
 
 
-def float_dtype(dtype, who):
+def float_dtype(dtype, who="float_dtype"):
     """``dtype`` (a name such as "float32", or a NumPy dtype or type) as a numpy.dtype; float32 and
     float64 only, else a TypeError naming ``who``."""
     d = np.dtype(dtype)
