@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import deepnum
-from deepnum import models, nn
+from deepnum import checkpoint, models, nn
 from deepnum.models import Sequential, TrainingDiverged
 from deepnum.optim import SGD, Adam
 from gradcheck import assert_model_gradients
@@ -211,7 +211,7 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
         f.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(models.np, "savez", broken)
+    monkeypatch.setattr(checkpoint.np, "savez", broken)
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
@@ -262,6 +262,32 @@ def test_model_errors(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="other.npz is not a deepnum model"):
         Sequential.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("call", ["predict", "predict_proba", "evaluate"])
+def test_prediction_errors_name_the_call_and_the_argument(call):
+    model = models.LogisticRegression(3, 2)
+    x, y = np.zeros((5, 3), np.float32), np.zeros(5, np.int64)
+
+    def run(x, y, **kwargs):
+        return getattr(model, call)((x, y), **kwargs) if call == "evaluate" else getattr(model, call)(x, **kwargs)
+
+    for batch_size in (0, -5, 2.5, True, "10"):
+        with pytest.raises(ValueError, match=rf"^{call}: batch_size must be an integer >= 1, got {batch_size!r}$"):
+            run(x, y, batch_size=batch_size)
+    with pytest.raises(ValueError, match=rf"^{call}: x is empty \(0 examples\); give at least one$"):
+        run(x[:0], y[:0])
+    assert len(run(x, y, batch_size=np.int64(2)) if call != "evaluate" else x) == 5  # NumPy integers are fine
+    if call == "evaluate":
+        with pytest.raises(ValueError, match=r"^evaluate: needs as many targets as inputs; got 5 and 4$"):
+            run(x, y[:4])
+
+
+def test_model_dtype_is_a_name_or_a_numpy_dtype():
+    assert models.MLP([3, 2], dtype="float64").dtype == np.float64
+    assert models.MLP([3, 2], dtype=np.float32).predict_proba(np.zeros((2, 3))).dtype == np.float32
+    with pytest.raises(TypeError, match="Sequential: dtype must be float32 or float64, got float16"):
+        models.MLP([3, 2], dtype=np.float16)
 
 
 @pytest.mark.parametrize("make, message", [

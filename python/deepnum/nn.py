@@ -5,54 +5,41 @@ A layer keeps what its backward needs from the last forward, returns ``dx`` from
 never accumulated). With ``need_dx=False`` (the first layer of a model: nothing needs the
 gradient of the data) a layer may skip dx and return None. A model is a list of layers (:class:`deepnum.models.Sequential`).
 
-Randomness (initialisation, dropout masks) comes from a ``numpy.random.Generator`` handed
-to the layer by the model, never from global state.
+Randomness (initialisation, dropout masks) comes from the model's random generator
+(:func:`deepnum.init.generator`) handed to the layer, never from global state. Arrays are created,
+moved and reshaped only through the array namespace ``xp`` the model hands to ``build``
+(``deepnum.ops.array_namespace``; host arrays until then) and computed on only through
+:mod:`deepnum.ops`: no NumPy here, so one layer class runs on any backend. Initial values are drawn
+on the host by :mod:`deepnum.init` and moved once with ``xp.from_host``.
 """
-import numpy as np
+import numbers
 
 from . import ops
-from ._reference import ACTIVATIONS
-
-INITS = ("zeros", "glorot", "normal", "he", "orthogonal", "identity")
-
-
-def init_array(kind, shape, fan_in, fan_out, rng, dtype, activation="linear"):
-    """Initial weights.
-
-    zeros; glorot: U(±sqrt(6/(fan_in+fan_out))), ×4 for sigmoid (the Theano MLP tutorial);
-    normal: N(0, 1/fan_in); he: N(0, 2/fan_in); orthogonal: a random matrix with orthonormal
-    rows or columns (Saxe et al. 2014: Q of the QR of a Gaussian matrix, signs fixed by R's
-    diagonal); identity: ones on the diagonal (Le et al. 2015's IRNN).
-    """
-    if kind == "zeros":
-        return np.zeros(shape, dtype=dtype)
-    if kind == "identity":
-        return np.eye(*shape, dtype=dtype)
-    if kind == "orthogonal":
-        a = rng.standard_normal((max(shape), min(shape)))
-        q, r = np.linalg.qr(a)
-        q *= np.sign(np.diag(r))
-        return (q if shape[0] >= shape[1] else q.T).astype(dtype)
-    if kind == "glorot":
-        bound = np.sqrt(6.0 / (fan_in + fan_out)) * (4.0 if activation == "sigmoid" else 1.0)
-        return rng.uniform(-bound, bound, shape).astype(dtype)
-    if kind == "normal":
-        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
-    if kind == "he":
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
-    raise ValueError(f"unknown initialiser {kind!r}; choose one of {INITS}")
+from .init import INITS, init_array
 
 
 def _check_activation(layer, activation):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"{layer}: unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    if activation not in ops.ACTIVATIONS:
+        raise ValueError(f"{layer}: unknown activation {activation!r}; choose one of {sorted(ops.ACTIVATIONS)}")
+
+
+def _is_integer(v):
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_count(op, name, v, minimum):
+    """A call's count argument (batch_size, epochs): an integer >= minimum, else a ValueError naming
+    the call and the argument: "predict: batch_size must be an integer >= 1, got 0"."""
+    if not _is_integer(v) or v < minimum:
+        raise ValueError(f"{op}: {name} must be an integer >= {minimum}, got {v!r}")
 
 
 def _check_sizes(layer, minimum=1, **sizes):
     """Each size a Python or NumPy integer >= minimum (a tuple or list: each entry), else TypeError/ValueError."""
     for name, v in sizes.items():
         for item in (v if isinstance(v, (tuple, list)) else (v,)):
-            if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+            if not _is_integer(item):
                 raise TypeError(f"{layer}: {name} must be an integer, got {v!r}")
             if item < minimum:
                 raise ValueError(f"{layer}: {name} must be >= {minimum}, got {v!r}")
@@ -72,12 +59,20 @@ class Layer:
 
     params: dict
     grads: dict
+    xp = ops.array_namespace()  # host arrays, until the model's build() gives its namespace
 
     def __init__(self):
         self.params, self.grads = {}, {}
 
-    def build(self, rng, dtype):
-        """Create the parameters (called once by the model with its generator and dtype)."""
+    def build(self, rng, dtype, xp=None):
+        """Create the parameters (called once by the model with its generator, its dtype and its
+        array namespace; without ``xp``, on the host)."""
+        if xp is not None:
+            self.xp = xp
+
+    def _parameter(self, initial):
+        """A parameter on this layer's side from its initial host values (see :mod:`deepnum.init`)."""
+        return self.xp.from_host(initial)
 
     def config(self):
         """Constructor arguments, JSON-serialisable: ``type(self)(**config())`` rebuilds the layer."""
@@ -107,29 +102,30 @@ class Dense(Layer):
         return dict(n_in=self.n_in, n_out=self.n_out, activation=self.activation, p_dropout=self.p_dropout,
                     init=self.init)
 
-    def build(self, rng, dtype):
+    def build(self, rng, dtype, xp=None):
+        super().build(rng, dtype, xp)
         self.rng = rng
-        self.params = {"w": init_array(self.init, (self.n_in, self.n_out), self.n_in, self.n_out, rng, dtype,
-                                       self.activation),
-                       "b": np.zeros(self.n_out, dtype=dtype)}
+        self.params = {"w": self._parameter(init_array(self.init, (self.n_in, self.n_out), self.n_in, self.n_out,
+                                                       rng, dtype, self.activation)),
+                       "b": self.xp.zeros(self.n_out, dtype)}
 
     def forward(self, x, train):
         self.lead = x.shape[:-1]  # (N,) or, after RNN(return_sequences=True), (N, T): one row per time step
-        x = x.reshape(-1, x.shape[-1])
+        x = self.xp.reshape(x, (-1, x.shape[-1]))
         self.mask = None
         if train and self.p_dropout > 0:
             x, self.mask = ops.dropout_forward(x, self.p_dropout, int(self.rng.integers(2**63)))
         self.x = x
         self.y = ops.activation_forward(self.activation, ops.linear_forward(x, self.params["w"], self.params["b"]))
-        return self.y.reshape(self.lead + (self.n_out,))
+        return self.xp.reshape(self.y, self.lead + (self.n_out,))
 
     def backward(self, dy, need_dx=True):
-        dz = ops.activation_backward(self.activation, self.y, dy.reshape(self.y.shape))
+        dz = ops.activation_backward(self.activation, self.y, self.xp.reshape(dy, self.y.shape))
         dx, self.grads["w"], self.grads["b"] = ops.linear_backward(dz, self.x, self.params["w"], need_dx)
         if not need_dx:
             return None
         dx = dx if self.mask is None else ops.dropout_backward(dx, self.mask)
-        return dx.reshape(self.lead + (self.n_in,))
+        return self.xp.reshape(dx, self.lead + (self.n_in,))
 
 
 class Conv2D(Layer):
@@ -149,12 +145,13 @@ class Conv2D(Layer):
         return dict(c_in=self.c_in, c_out=self.c_out, kernel=list(self.kernel), stride=self.stride,
                     padding=self.padding, activation=self.activation, init=self.init)
 
-    def build(self, rng, dtype):
+    def build(self, rng, dtype, xp=None):
+        super().build(rng, dtype, xp)
         kh, kw = self.kernel
         fan_in, fan_out = self.c_in * kh * kw, self.c_out * kh * kw
-        self.params = {"w": init_array(self.init, (self.c_out, self.c_in, kh, kw), fan_in, fan_out, rng, dtype,
-                                       self.activation),
-                       "b": np.zeros(self.c_out, dtype=dtype)}
+        self.params = {"w": self._parameter(init_array(self.init, (self.c_out, self.c_in, kh, kw), fan_in, fan_out,
+                                                       rng, dtype, self.activation)),
+                       "b": self.xp.zeros(self.c_out, dtype)}
 
     def forward(self, x, train):
         self.x = x
@@ -194,10 +191,10 @@ class Flatten(Layer):
 
     def forward(self, x, train):
         self.x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return self.xp.reshape(x, (x.shape[0], -1))
 
     def backward(self, dy, need_dx=True):
-        return dy.reshape(self.x_shape)
+        return self.xp.reshape(dy, self.x_shape)
 
 
 class Dropout(Layer):
@@ -211,7 +208,8 @@ class Dropout(Layer):
     def config(self):
         return dict(p=self.p)
 
-    def build(self, rng, dtype):
+    def build(self, rng, dtype, xp=None):
+        super().build(rng, dtype, xp)
         self.rng = rng
 
     def forward(self, x, train):
@@ -259,35 +257,32 @@ class RNN(Layer):
                     return_sequences=self.return_sequences, init_hh=self.init_hh, gain=self.gain,
                     bptt_steps=self.bptt_steps, clip=self.clip, init=self.init)
 
-    def build(self, rng, dtype):
+    def build(self, rng, dtype, xp=None):
+        super().build(rng, dtype, xp)
         h = self.n_hidden
-        w_hh = init_array(self.init_hh, (h, h), h, h, rng, dtype, self.activation)
-        if self.init_hh != "glorot":
-            w_hh *= dtype.type(self.gain)
-        self.params = {"w_xh": init_array(self.init, (self.n_in, h), self.n_in, h, rng, dtype, self.activation),
-                       "w_hh": w_hh, "b": np.zeros(h, dtype=dtype)}
+        w_hh = init_array(self.init_hh, (h, h), h, h, rng, dtype, self.activation,
+                          gain=1.0 if self.init_hh == "glorot" else self.gain)
+        w_xh = init_array(self.init, (self.n_in, h), self.n_in, h, rng, dtype, self.activation)
+        self.params = {"w_xh": self._parameter(w_xh), "w_hh": self._parameter(w_hh), "b": self.xp.zeros(h, dtype)}
 
     def forward(self, x, train):
         if x.ndim != 3 or x.shape[2] != self.n_in:
             raise ValueError(f"RNN: input must be (N, T, {self.n_in}), got shape {x.shape}")
-        p = self.params
-        self.x = np.ascontiguousarray(x.transpose(1, 0, 2))
-        self.h0 = np.zeros((x.shape[0], self.n_hidden), dtype=x.dtype)
+        p, xp, steps = self.params, self.xp, x.shape[1]
+        self.x = xp.swap01(x)
+        self.h0 = xp.zeros((x.shape[0], self.n_hidden), x.dtype)
         self.h_all = ops.rnn_forward(self.x, self.h0, p["w_xh"], p["w_hh"], p["b"], self.activation)
         if self.return_sequences:
-            return np.ascontiguousarray(self.h_all.transpose(1, 0, 2))
-        return self.h_all[-1]
+            return xp.swap01(self.h_all)
+        return xp.reshape(xp.rows(self.h_all, steps - 1, steps), self.h0.shape)  # the last state, a view
 
     def backward(self, dy, need_dx=True):
-        if self.return_sequences:
-            dh_all = np.ascontiguousarray(dy.transpose(1, 0, 2))
-        else:
-            dh_all = np.zeros_like(self.h_all)
-            dh_all[-1] = dy
+        xp = self.xp
+        dh_all = xp.swap01(dy) if self.return_sequences else xp.last_step(dy, self.h_all.shape[0])
         p = self.params
         dx, _, self.grads["w_xh"], self.grads["w_hh"], self.grads["b"] = ops.rnn_backward(
             dh_all, self.x, self.h_all, self.h0, p["w_xh"], p["w_hh"], self.activation, self.bptt_steps, self.clip)
-        return np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return xp.swap01(dx)
 
 
 class OutputHead(Layer):
@@ -315,19 +310,19 @@ class SoftmaxNLL(OutputHead):
     """
 
     def loss(self, labels):
-        self.labels = labels.reshape(-1) if isinstance(labels, np.ndarray) else labels
-        value, self.probs = ops.softmax_nll_forward(self.logits.reshape(-1, self.logits.shape[-1]), self.labels)
+        xp = self.xp
+        self.labels = xp.reshape(labels, (-1,)) if isinstance(labels, xp.array_type) else labels
+        value, self.probs = ops.softmax_nll_forward(xp.reshape(self.logits, (-1, self.logits.shape[-1])), self.labels)
         return value
 
     def backward(self, dy=None):
-        return ops.softmax_nll_backward(self.probs, self.labels).reshape(self.logits.shape)
+        return self.xp.reshape(ops.softmax_nll_backward(self.probs, self.labels), self.logits.shape)
 
     def probabilities(self, z):
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
+        return self.xp.softmax(z)
 
     def predictions(self, z):
-        return z.argmax(axis=-1)
+        return self.xp.argmax(z)
 
 
 class SigmoidBCE(OutputHead):
@@ -340,22 +335,22 @@ class SigmoidBCE(OutputHead):
     """
 
     def loss(self, targets):
-        z = self.logits
-        y = np.asarray(targets, dtype=z.dtype)
+        z, xp = self.logits, self.xp
+        y = xp.from_host(targets, z.dtype)
         if y.shape != z.shape:
             raise ValueError(f"SigmoidBCE: targets have shape {y.shape}, the logits {z.shape}")
         self.targets = y
         self.probs = ops.activation_forward("sigmoid", z)
-        return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), dtype=np.float64))
+        return xp.sigmoid_bce(z, y)
 
     def backward(self, dy=None):
-        return (self.probs - self.targets) / self.probs.dtype.type(self.probs.size)
+        return self.xp.sigmoid_bce_grad(self.probs, self.targets)
 
     def probabilities(self, z):
-        return ops.activation_forward("sigmoid", np.ascontiguousarray(z))
+        return ops.activation_forward("sigmoid", z)  # which copies a non-contiguous z to C order
 
     def predictions(self, z):
-        return (z > 0).astype(np.int64)
+        return (z > 0).astype("int64")  # no namespace function for this one yet
 
 
 LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, Flatten, Dropout, RNN, SoftmaxNLL, SigmoidBCE)}

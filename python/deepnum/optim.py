@@ -9,10 +9,13 @@ Penalties, with their exact scaling (applied to weights only — parameters name
 * ``l1``: the cost gains l1·Σ|w|, the gradient l1·sign(w).
 
 ``lr`` may be a number or a function of the epoch (a schedule).
-"""
-import numpy as np
 
+State (velocities, moments) is created through the array namespace of its parameter
+(``deepnum.ops.array_namespace``), so it lives beside it; ``load_state_dict`` keeps host copies.
+"""
 from . import ops
+
+_HOST = ops.array_namespace()  # the host's namespace: Adam's step counter is a host value
 
 
 def _is_weight(name):
@@ -21,7 +24,7 @@ def _is_weight(name):
 
 def _penalised(name, p, g, l1):
     if l1 and _is_weight(name):
-        return g + p.dtype.type(l1) * np.sign(p)
+        return ops.array_namespace(p).add_l1(g, p, l1)
     return g
 
 
@@ -40,6 +43,11 @@ class Optimizer:
     def learning_rate(self, epoch):
         return self.lr(epoch) if callable(self.lr) else self.lr
 
+    def fused_mlp_step_args(self, epoch):
+        """The ``lr`` and ``weight_decay`` arguments of :func:`deepnum.ops.mlp_train_step` when that one
+        fused call computes this optimiser's step, else None (here: never; see :class:`SGD`)."""
+        return None
+
     def config(self):
         """The hyper-parameters, JSON-serialisable (a schedule is recorded as "schedule")."""
         return {"type": type(self).__name__, "lr": "schedule" if callable(self.lr) else self.lr, "l2": self.l2,
@@ -52,10 +60,11 @@ class Optimizer:
         return {f"{key}.{slot}": a for key, slots in self.state.items() for slot, a in slots.items()}
 
     def load_state_dict(self, arrays):
+        """State from ``state_dict()``'s arrays, as host copies."""
         self.state = {}
         for full, a in arrays.items():
             key, slot = full.rsplit(".", 1)
-            self.state.setdefault(key, {})[slot] = np.array(a)
+            self.state.setdefault(key, {})[slot] = _HOST.copy(_HOST.from_host(a))
 
 
 class SGD(Optimizer):
@@ -72,13 +81,23 @@ class SGD(Optimizer):
     def _extra_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
+    def fused_mlp_step_args(self, epoch):
+        """Plain SGD (no momentum, no L1; L2 is the kernel's weight decay) is one fused step:
+        ``{"lr": ..., "weight_decay": l2}`` for epoch ``epoch``. A subclass with its own ``step`` is not."""
+        if self.momentum != 0 or self.l1 or type(self).step is not SGD.step:
+            return None
+        return {"lr": self.learning_rate(epoch), "weight_decay": self.l2}
+
     def step(self, params, epoch):
         """``params`` yields (key, name, param, grad); updates every param in place."""
         lr = self.learning_rate(epoch)
         for key, name, p, g in params:
             velocity = None
             if self.momentum > 0:
-                velocity = self.state.setdefault(key, {}).setdefault("velocity", np.zeros_like(p))
+                slots = self.state.setdefault(key, {})
+                if "velocity" not in slots:
+                    slots["velocity"] = ops.array_namespace(p).zeros(p.shape, p.dtype)
+                velocity = slots["velocity"]
             ops.sgd_update(p, _penalised(name, p, g, self.l1), lr, self.momentum, velocity, self.nesterov,
                            self.l2 if _is_weight(name) else 0.0)
 
@@ -101,7 +120,8 @@ class Adam(Optimizer):
         for key, name, p, g in params:
             s = self.state.setdefault(key, {})
             if "m" not in s:
-                s["m"], s["v"], s["t"] = np.zeros_like(p), np.zeros_like(p), np.zeros(1, dtype=np.int64)
+                xp = ops.array_namespace(p)
+                s["m"], s["v"], s["t"] = xp.zeros(p.shape, p.dtype), xp.zeros(p.shape, p.dtype), _HOST.zeros(1, "int64")
             s["t"][0] += 1
             ops.adam_update(p, _penalised(name, p, g, self.l1), s["m"], s["v"], int(s["t"][0]), lr, self.beta1,
                             self.beta2, self.eps, self.l2 if _is_weight(name) else 0.0)
