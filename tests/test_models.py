@@ -477,8 +477,8 @@ def test_mlp_train_step_rejects_bad_arguments():
 
 @pytest.mark.parametrize("width", [3, 40])  # kernel by kernel, and in column chunks on the threads
 def test_mlp_train_step_kernel_rejects_bad_labels_before_any_work(width):
-    """The C++ kernel checks labels itself (ops.py checks first, but _core can be called directly):
-    a ValueError, parameters untouched, never an exception escaping a parallel region."""
+    """The C++ kernel checks labels itself (the contract leaves that scan to it): a ValueError, parameters
+    untouched, never an exception escaping a parallel region."""
     from deepnum import _core
     rng = np.random.default_rng(0)
     ws = [rng.standard_normal((300, width)).astype(np.float32), rng.standard_normal((width, 3)).astype(np.float32)]
@@ -489,6 +489,6 @@ def test_mlp_train_step_kernel_rejects_bad_labels_before_any_work(width):
         labels = np.zeros(64, np.int64)
         labels[17] = bad
         with pytest.raises(ValueError, match=f"got {bad} at row 17"):
-            _core.mlp_train_step(ws, bs, [2, 0], x, labels, 0.1, 0.0, 0.01)
+            _core.mlp_train_step(ws, bs, ["tanh", "linear"], x, labels, 0.1, 0.0, 0.01)
     for a, b in zip(ws + bs, before):
         np.testing.assert_array_equal(a, b)

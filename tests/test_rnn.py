@@ -142,32 +142,29 @@ def test_float32_tanh_and_sigmoid_are_accurate():
 
 # ---- kernel-level checks -------------------------------------------------------------------
 
-def test_kernels_check_their_arguments():
+def test_entry_points_check_their_arguments():
+    """Every CPU backend's entry points (the compiled contract, tests/test_contract.py has the whole driver)
+    refuse what the RNN kernels cannot take, with the op's name first."""
     x, h0, w_xh, w_hh, b_h, dh_all = rnn_inputs(3, 2, 3, 4)
     h_all = np.empty_like(dh_all)
     for name in BACKENDS:
         kernels = _backend.load(name)
-        with pytest.raises(ValueError, match="^rnn_forward: activation code 4"):
-            kernels.rnn_forward(h_all, x, h0, w_xh, w_hh, b_h, 4)
-        with pytest.raises(ValueError, match="^rnn_backward: activation code 7"):
-            kernels.rnn_backward(np.empty_like(x), np.empty_like(h0), np.empty_like(w_xh), np.empty_like(w_hh),
-                                 np.empty_like(b_h), h_all, dh_all, x, h0, w_xh, w_hh, 7, 0, 0.0)
-    core = _backend.load("cpp")
-    with pytest.raises(ValueError, match="^rnn_forward: h_all has shape"):
-        core.rnn_forward(h_all[:2], x, h0, w_xh, w_hh, b_h, 2)
-    with pytest.raises(ValueError, match="^rnn_forward: w_hh has shape"):
-        core.rnn_forward(h_all, x, h0, w_xh, w_hh[:3], b_h, 2)
-    with pytest.raises(TypeError, match="^rnn_forward: h0 has dtype float32"):
-        core.rnn_forward(h_all, x, h0.astype(np.float32), w_xh, w_hh, b_h, 2)
-    with pytest.raises(TypeError, match="^rnn_forward: h0 must be C-contiguous"):
-        core.rnn_forward(h_all, x, np.asfortranarray(h0), w_xh, w_hh, b_h, 2)
-    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(w_xh), np.empty_like(w_hh), np.empty_like(b_h))
-    with pytest.raises(ValueError, match="^rnn_backward: bptt_steps must be >= 0"):
-        core.rnn_backward(*grads, h_all, dh_all, x, h0, w_xh, w_hh, 2, -1, 0.0)
-    with pytest.raises(ValueError, match="^rnn_backward: clip must be finite"):
-        core.rnn_backward(*grads, h_all, dh_all, x, h0, w_xh, w_hh, 2, 0, float("nan"))
-    with pytest.raises(ValueError, match="^rnn_backward: db_h has shape"):
-        core.rnn_backward(*grads[:4], np.empty(5), h_all, dh_all, x, h0, w_xh, w_hh, 2, 0, 0.0)
+        with pytest.raises(ValueError, match="^rnn_forward: activation must be one of .*got 'leaky_relu'"):
+            kernels.rnn_forward(x, h0, w_xh, w_hh, b_h, "leaky_relu")
+        with pytest.raises(TypeError, match="^rnn_backward: activation must be a str, got 7"):
+            kernels.rnn_backward(h_all, dh_all, x, h0, w_xh, w_hh, 7, None, None)
+        with pytest.raises(ValueError, match=r"^rnn_forward: w_hh must have shape \(4, 4\)"):
+            kernels.rnn_forward(x, h0, w_xh, w_hh[:3], b_h, "tanh")
+        with pytest.raises(TypeError, match="^rnn_forward: all arrays must share one dtype"):
+            kernels.rnn_forward(x, h0.astype(np.float32), w_xh, w_hh, b_h, "tanh")
+        with pytest.raises(TypeError, match="^rnn_forward: h0 must be C-contiguous"):
+            kernels.rnn_forward(x, np.asfortranarray(h0), w_xh, w_hh, b_h, "tanh")
+        with pytest.raises(ValueError, match="^rnn_backward: bptt_steps must be >= 0"):
+            kernels.rnn_backward(h_all, dh_all, x, h0, w_xh, w_hh, "tanh", -1, None)
+        with pytest.raises(ValueError, match="^rnn_backward: clip must be finite"):
+            kernels.rnn_backward(h_all, dh_all, x, h0, w_xh, w_hh, "tanh", None, float("nan"))
+        with pytest.raises(ValueError, match=r"^rnn_backward: h_all must have shape \(3, 2, 4\)"):
+            kernels.rnn_backward(h_all[:2], dh_all, x, h0, w_xh, w_hh, "tanh", None, None)
 
 
 # ---- the layer and the heads ---------------------------------------------------------------

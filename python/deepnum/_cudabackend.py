@@ -130,6 +130,8 @@ class DeviceArrays:
     swap01 = staticmethod(_through_host("swap01"))
     last_step = staticmethod(_through_host("last_step"))
     argmax = staticmethod(_through_host("argmax"))
+    positive = staticmethod(_through_host("positive"))
+    count_unequal = staticmethod(_through_host("count_unequal"))
 
     @staticmethod
     def concat(arrays):

@@ -69,6 +69,16 @@ class HostArrays:
         return a.argmax(axis=-1)
 
     @staticmethod
+    def positive(z):
+        """1 where z > 0, else 0, int64 (binary predictions from logits)."""
+        return (z > 0).astype(np.int64)
+
+    @staticmethod
+    def count_unequal(a, b):
+        """How many entries of a and b differ, as a Python int."""
+        return int((a != b).sum())
+
+    @staticmethod
     def concat(arrays):
         """The arrays joined along the first axis."""
         return np.concatenate(arrays)

@@ -148,7 +148,7 @@ class Sequential:
             yb = ys.rows(y, i * batch_size, (i + 1) * batch_size)
             logits = self.forward(xb)
             total += head.loss(yb) * len(xb)
-            wrong += _count_unequal(head.predictions(logits), yb)
+            wrong += self.xp.count_unequal(head.predictions(logits), yb)
             count += yb.size
         return {"loss": total / len(x), "accuracy": 1 - wrong / count, "error": wrong / count}
 
@@ -216,11 +216,6 @@ class Sequential:
     def from_architecture(cls, arch):
         layers = [LAYERS[spec["type"]](**{k: v for k, v in spec.items() if k != "type"}) for spec in arch["layers"]]
         return cls(layers, seed=arch["seed"], dtype=arch["dtype"])
-
-
-def _count_unequal(a, b):
-    """How many entries of a and b differ (no namespace function for it yet)."""
-    return int((a != b).sum())
 
 
 # ---- ready-made models -------------------------------------------------------------------

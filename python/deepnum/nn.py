@@ -350,7 +350,7 @@ class SigmoidBCE(OutputHead):
         return ops.activation_forward("sigmoid", z)  # which copies a non-contiguous z to C order
 
     def predictions(self, z):
-        return (z > 0).astype("int64")  # no namespace function for this one yet
+        return ops.array_namespace(z).positive(z)
 
 
 LAYERS = {cls.__name__: cls for cls in (Dense, Conv2D, MaxPool2D, Flatten, Dropout, RNN, SoftmaxNLL, SigmoidBCE)}
