@@ -68,6 +68,12 @@ def test_no_kernel_symbol_is_exported():
         assert not leaked, (module.__name__, leaked[:5])
 
 
+@pytest.mark.skipif(shutil.which("ldd") is None, reason="no ldd")
+def test_contract_module_needs_no_openmp_or_cuda():
+    deps = subprocess.run(["ldd", con.__file__], capture_output=True, text=True, check=True).stdout
+    assert not any(lib in deps for lib in ("libgomp", "libomp", "libiomp", "cuda")), deps
+
+
 # ---- valid arguments, drawn ----------------------------------------------------------------
 
 def _rng(data):
