@@ -597,6 +597,7 @@ struct max_pool2d_forward {
     const i64 N = A::dim(x, 0), C = A::dim(x, 1), H = A::dim(x, 2), W = A::dim(x, 3);
     const Shape s{N, C, c.conv_out(H, kh, sh, 0, "window height"), c.conv_out(W, kw, sw, 0, "window width")};
     c.fits("y", s, A::dtype(x));
+    c.fits("argmax", s, py::dtype::of<i64>());  // both before either is allocated
     const auto y = c.empty("y", s, A::dtype(x));
     const auto argmax = c.empty("argmax", s, py::dtype::of<i64>());
     return c.finish({y, argmax}, {x}, [&](auto t) {
