@@ -82,8 +82,14 @@ inline std::string shape_str(const Shape& s) {
   return out + (s.size() == 1 ? ",)" : ")");
 }
 
-inline std::string repr_str(py::handle h) { return py::repr(h).cast<std::string>(); }
 inline std::string type_name(py::handle h) { return py::str(py::type::of(h).attr("__name__")).cast<std::string>(); }
+inline std::string repr_str(py::handle h) {
+  try {
+    return py::repr(h).cast<std::string>();
+  } catch (py::error_already_set&) {  // a __repr__ that raises: the message names the type instead
+    return "<" + type_name(h) + " object>";
+  }
+}
 inline std::string dtype_str(const py::dtype& d) { return py::str(d).cast<std::string>(); }
 inline std::string real_str(double v) { return py::str(py::float_(v)).cast<std::string>(); }
 
@@ -264,7 +270,10 @@ class Call {
   // An activation name (a str) -> its code; rnn: only those the RNN kernels accept.
   int activation(const char* name, py::handle v, bool rnn = false) const {
     if (!PyUnicode_Check(v.ptr())) type_error(std::string(name) + " must be a str, got " + repr_str(v));
-    const std::string s = v.cast<std::string>();
+    Py_ssize_t len = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(v.ptr(), &len);
+    if (!utf8) PyErr_Clear();  // not encodable (lone surrogates): no activation's name
+    const std::string s = utf8 ? std::string(utf8, static_cast<size_t>(len)) : std::string();
     for (const auto& a : kActivations)
       if (s == a.name && (a.rnn || !rnn)) return a.code;
     if (rnn) {
@@ -588,6 +597,7 @@ struct max_pool2d_forward {
     const i64 N = A::dim(x, 0), C = A::dim(x, 1), H = A::dim(x, 2), W = A::dim(x, 3);
     const Shape s{N, C, c.conv_out(H, kh, sh, 0, "window height"), c.conv_out(W, kw, sw, 0, "window width")};
     c.fits("y", s, A::dtype(x));
+    c.fits("argmax", s, py::dtype::of<i64>());  // both before either is allocated
     const auto y = c.empty("y", s, A::dtype(x));
     const auto argmax = c.empty("argmax", s, py::dtype::of<i64>());
     return c.finish({y, argmax}, {x}, [&](auto t) {
