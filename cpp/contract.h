@@ -490,7 +490,7 @@ struct mlp_train_step {
     const auto labels = c.index("labels", labels_, {N});
     const double lr = c.real("lr", lr_, 0.0), wd = c.real("weight_decay", wd_, 0.0), alpha = c.real("alpha", alpha_, 0.0);
     if constexpr (!A::kRuns) {
-      check_labels(c.op, ptr<const i64, A>(labels), N, sizes.back());
+      if constexpr (A::kHost) check_labels(c.op, ptr<const i64, A>(labels), N, sizes.back());
       py::list pw, pb;
       for (size_t l = 0; l < layers; ++l) {
         pw.append(A::object(ws[l]));
@@ -874,17 +874,28 @@ void def(py::module_& m, const char* name, R (*f)(Args...), const char* const (&
   m.def(name, f, py::arg(names[I])...);
 }
 
-// Binds every op (host_only ops only where A::kHost) and exports OPS {name: number of outputs},
-// RETURNS_LOSS (the ops whose kernel returns the loss, which comes first), ACTIVATIONS and RNN_ACTIVATIONS.
+// An adapter's argument checks without its kernels: the op returns its arguments, converted, and runs nothing.
+// For the ops a device backend composes in Python (mlp_train_step): their sub-ops check the data ranges.
+template <class A>
+struct ChecksOnly : A {
+  static constexpr bool kRuns = false;
+};
+
+// Binds every op and exports OPS {name: number of outputs}, RETURNS_LOSS (the ops whose kernel returns the loss,
+// which comes first), ACTIVATIONS and RNN_ACTIVATIONS. An op without a device kernel is bound on the device as
+// check_<op> only (its argument checks), and is not in the device module's OPS.
 template <class A>
 void bind_ops(py::module_& m) {
   py::dict ops;
   py::list returns_loss;
-#define DEEPNUM_BIND(name, n_outputs, returns, on_device)        \
-  if constexpr (on_device || A::kHost) {                         \
-    def(m, #name, &name<A>::call, name<A>::args, std::make_index_sequence<std::size(name<A>::args)>{});                \
-    ops[#name] = n_outputs;                                      \
-    if (returns) returns_loss.append(#name);                     \
+#define DEEPNUM_BIND(name, n_outputs, returns, on_device)                                                       \
+  if constexpr (on_device || A::kHost) {                                                                        \
+    def(m, #name, &name<A>::call, name<A>::args, std::make_index_sequence<std::size(name<A>::args)>{});       \
+    ops[#name] = n_outputs;                                                                                     \
+    if (returns) returns_loss.append(#name);                                                                    \
+  } else {                                                                                                      \
+    def(m, "check_" #name, &name<ChecksOnly<A>>::call, name<A>::args,                                           \
+        std::make_index_sequence<std::size(name<A>::args)>{});                                                  \
   }
   DEEPNUM_OPS(DEEPNUM_BIND)
 #undef DEEPNUM_BIND
