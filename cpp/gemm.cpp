@@ -25,7 +25,6 @@
 #include <algorithm>
 
 #include "gemm_internal.h"
-#include "kernels.h"
 
 namespace deepnum {
 namespace gemm_detail {

@@ -140,7 +140,7 @@ template <class T, int MR, int NV, int VW>
 
 // gemm's thread_scratch slots. Slots are shared by the whole library and callers hold theirs across a
 // gemm call (conv2d's im2col columns, mlp's activations: slots 0-9), so gemm's start well past them.
-enum Slot : int {
+enum ScratchSlot : int {
   kSlotTransposed = 64,  // cᵀ of the transposed small-M path
   kSlotEdge,             // the zero-padded last rows of op(b) of a small-M edge block
   kSlotEdgeTile,         // that block's c tile
