@@ -36,7 +36,10 @@ namespace deepnum {
 using i64 = std::int64_t;
 
 // A buffer of at least n elements owned by the calling thread and kept for its next call (no allocation,
-// page faults or zero-filling per call; contents undefined). Slot tells apart the buffers one kernel uses at once.
+// page faults or zero-filling per call; contents undefined). Slot tells apart the buffers one kernel uses at once,
+// and the slots are one namespace for the whole library, since a kernel keeps its buffers across the calls it makes:
+// conv2d.cpp and mlp.cpp use 0-9 (around their gemm calls), gemm 64 and up (gemm_internal.h's
+// ScratchSlot), so that no callee reuses its caller's buffer.
 template <class T, int Slot>
 T* thread_scratch(i64 n) {
   static thread_local std::vector<T> buf;

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kernels.h"
+#include "linear_backward.h"
 #include "parallel.h"
 
 namespace deepnum {
@@ -51,14 +52,6 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i
   // x is (N,n_in), w is (n_in,n_out), b is (n_out,), y is (N,n_out)
   gemm(y, x, w, false, false, N, n_out, n_in);
   parallel_ranges(N, N * n_out, [&](i64 r0, i64 r1) { add_bias_rows(y, b, r0, r1, n_out); });
-}
-
-template <class T>
-void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out) {
-  // dy is (N,n_out), x and dx are (N,n_in), w and dw are (n_in,n_out), db is (n_out,); dx may be nullptr
-  if (dx) gemm(dx, dy, w, false, true, N, n_in, n_out);
-  gemm(dw, x, dy, true, false, n_in, n_out, N);
-  column_sums(db, dy, N, n_out);
 }
 
 DEEPNUM_INSTANTIATE(column_sums);

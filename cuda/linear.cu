@@ -6,6 +6,7 @@
  * then the 8 partial sums are added in a fixed order: deterministic, no atomics.
  */
 #include "common.cuh"
+#include "../cpp/linear_backward.h"
 
 namespace deepnum {
 namespace cuda {
@@ -58,14 +59,6 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i
   gemm(y, x, w, false, false, N, n_out, n_in);
   add_bias_kernel<<<blocks_for(N * n_out), kThreads>>>(y, b, N, n_out);
   DN_CHECK_LAUNCH();
-}
-
-template <class T>
-void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 n_in, i64 n_out) {
-  // dy is (N,n_out), x and dx are (N,n_in), w and dw are (n_in,n_out), db is (n_out,); dx may be nullptr
-  if (dx) gemm(dx, dy, w, false, true, N, n_in, n_out);
-  gemm(dw, x, dy, true, false, n_in, n_out, N);
-  column_sums(db, dy, N, n_out);
 }
 
 DEEPNUM_INSTANTIATE(column_sums);

@@ -45,6 +45,44 @@ def distinct(rng, shape, dtype, gap=0.05):
     return ((rng.permutation(n) - n / 2 + 0.5) * gap).reshape(shape).astype(dtype)
 
 
+def mutate_array(a, how, rng):
+    """``a`` broken in one way (``how``), for the bad-input drivers of test_ops.py and test_contract.py."""
+    if how == "ndim_up":
+        return a[None]
+    if how == "ndim_down":
+        return a.reshape(-1) if a.ndim > 1 else a.reshape(1, -1)
+    if how == "dim_change":
+        axis = int(rng.integers(a.ndim))
+        new = list(a.shape)
+        new[axis] = max(1, new[axis] + int(rng.choice([-1, 1, 2])))
+        return np.resize(a, new)
+    if how == "zero_dim":
+        return a[:0]
+    if how in ("int32", "float16", "complex64", "float64", "int64"):
+        return a.astype(how)
+    if how == "other_float":
+        return a.astype(np.float64 if a.dtype == np.float32 else np.float32)
+    if how == "fortran":
+        return np.asfortranarray(a)
+    if how == "strided":
+        return np.repeat(a, 2, axis=-1)[..., ::2]
+    if how == "readonly":
+        b = a.copy()
+        b.flags.writeable = False
+        return b
+    if how == "nan":
+        b = a.copy()
+        b.flat[int(rng.integers(b.size))] = np.nan
+        return b
+    if how == "out_of_range":
+        b = a.copy()
+        b.flat[int(rng.integers(b.size))] = rng.choice([-1, 10**6])
+        return b
+    if how == "list":
+        return a.tolist()
+    raise AssertionError(how)
+
+
 @dataclass
 class Case:
     name: str

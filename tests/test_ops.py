@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import deepnum
 from deepnum import cuda, ops
 from gradcheck import numeric_gradient
-from opcases import CASES, Case
+from opcases import CASES, Case, mutate_array
 
 HOST_BACKENDS = ["cpp", "numba", "numpy"]  # never skipped: a missing build is a failure
 # cuda computes on device arrays: the driver copies inputs to the device and outputs back (on_backend).
@@ -153,38 +153,7 @@ INT_MUTATIONS = ["ndim_up", "dim_change", "float64", "out_of_range", "strided"]
 
 
 def mutate(a, how, data):
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="mutation seed"))
-    if how == "ndim_up":
-        return a[None]
-    if how == "ndim_down":
-        return a.reshape(-1) if a.ndim > 1 else a.reshape(1, -1)
-    if how == "dim_change":
-        axis = int(rng.integers(a.ndim))
-        new = list(a.shape)
-        new[axis] = max(1, new[axis] + int(rng.choice([-1, 1, 2])))
-        return np.resize(a, new)
-    if how == "zero_dim":
-        return a[:0]
-    if how in ("int32", "float16", "complex64", "float64"):
-        return a.astype(how)
-    if how == "other_float":
-        return a.astype(np.float64 if a.dtype == np.float32 else np.float32)
-    if how == "fortran":
-        return np.asfortranarray(a)
-    if how == "strided":
-        wide = np.repeat(a, 2, axis=-1)
-        return wide[..., ::2]
-    if how == "nan":
-        b = a.copy()
-        b.flat[int(rng.integers(b.size))] = np.nan
-        return b
-    if how == "out_of_range":
-        b = a.copy()
-        b.flat[int(rng.integers(b.size))] = rng.choice([-1, 10**6])
-        return b
-    if how == "list":
-        return a.tolist()
-    raise AssertionError(how)
+    return mutate_array(a, how, np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="mutation seed")))
 
 
 def contiguous(kw):
