@@ -4,11 +4,10 @@
  * a(i,k)·(row k of B) over k in order. One source, compiled per SIMD level by DEEPNUM_SIMD
  * (target_clones); threads split the longer of the two dimensions of c.
  */
-#include <omp.h>
-
 #include <algorithm>
 
 #include "gemm_internal.h"
+#include "parallel.h"
 
 namespace deepnum::gemm_detail {
 namespace {
@@ -63,19 +62,13 @@ DEEPNUM_SIMD void direct_rect(T* c, View<T> A, View<T> B, i64 N, i64 K, i64 i0, 
 
 template <class T>
 void gemm_direct(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
-  const i64 threads = std::min(threads_for(M * N * K), std::max(M, N));
-  if (threads == 1) {
-    direct_rect(c, A, B, N, K, 0, M, 0, N);
-    return;
-  }
-#pragma omp parallel num_threads(static_cast<int>(threads))
-  {
-    const i64 t = omp_get_thread_num();
+  // threads split the longer side
+  ranges_on_threads(std::min(threads_for(M * N * K), std::max(M, N)), std::max(M, N), [&](i64 i0, i64 i1) {
     if (M > N)
-      direct_rect(c, A, B, N, K, M * t / threads, M * (t + 1) / threads, 0, N);
+      direct_rect(c, A, B, N, K, i0, i1, 0, N);
     else
-      direct_rect(c, A, B, N, K, 0, M, N * t / threads, N * (t + 1) / threads);
-  }
+      direct_rect(c, A, B, N, K, 0, M, i0, i1);
+  });
 }
 
 DEEPNUM_INSTANTIATE(gemm_direct);

@@ -6,8 +6,6 @@
  * Variants: one per SIMD level (gemm_internal.h), tiles of 4 (AVX-512) or 2 rows x 4 columns.
  * Each thread takes one contiguous range of rows of c.
  */
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +13,7 @@
 #include <utility>
 
 #include "gemm_internal.h"
+#include "parallel.h"
 
 namespace deepnum::gemm_detail {
 namespace {
@@ -129,16 +128,8 @@ void gemm_skinny_n(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
   std::fill(tail, tail + kn.ng * K, T(0));
   for (i64 j = whole; j < N; ++j)
     for (i64 k = 0; k < K; ++k) tail[(j - whole) * K + k] = B(k, j);
-  const i64 threads = std::min(threads_for(M * N * K), M);
-  if (threads == 1) {
-    kn.run(c, A, bt, tail, N, K, 0, M);
-    return;
-  }
-#pragma omp parallel num_threads(static_cast<int>(threads))
-  {
-    const i64 t = omp_get_thread_num();
-    kn.run(c, A, bt, tail, N, K, M * t / threads, M * (t + 1) / threads);
-  }
+  ranges_on_threads(std::min(threads_for(M * N * K), M), M,
+                    [&](i64 r0, i64 r1) { kn.run(c, A, bt, tail, N, K, r0, r1); });
 }
 
 DEEPNUM_INSTANTIATE(gemm_skinny_n);

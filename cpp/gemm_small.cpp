@@ -10,12 +10,11 @@
  * Variants: one per SIMD level (gemm_internal.h), tiles of up to 12 (AVX-512) or 6 rows x 2 vectors, or
  * 2 rows x 4 vectors for one or two rows.
  */
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "gemm_internal.h"
+#include "parallel.h"
 
 namespace deepnum::gemm_detail {
 namespace {
@@ -112,16 +111,8 @@ void gemm_small_m(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K) {
   static const SmallKernel<T> narrow = select_small_kernel<T>(false), wide = select_small_kernel<T>(true);
   const SmallKernel<T>& kn = M <= 2 ? wide : narrow;
   const i64 blocks = (N + kn.nr - 1) / kn.nr;
-  const i64 threads = std::min(threads_for(M * N * K), blocks);
-  if (threads == 1) {
-    kn.run(c, A, B, M, N, K, 0, blocks);
-    return;
-  }
-#pragma omp parallel num_threads(static_cast<int>(threads))
-  {
-    const i64 t = omp_get_thread_num();
-    kn.run(c, A, B, M, N, K, blocks * t / threads, blocks * (t + 1) / threads);
-  }
+  ranges_on_threads(std::min(threads_for(M * N * K), blocks), blocks,
+                    [&](i64 b0, i64 b1) { kn.run(c, A, B, M, N, K, b0, b1); });
 }
 
 // c (M,N) = A · B for small N and A stored transposed: cᵀ = Bᵀ · Aᵀ is a small-M product whose right

@@ -27,4 +27,19 @@ void parallel_ranges(i64 n, i64 work, const F& f) {
   }
 }
 
+// The same with a thread count the kernel chose itself (gemm's paths): f(0, n) on the calling thread when
+// threads is 1, else one contiguous slice of [0, n) per thread of a team of `threads`.
+template <class F>
+void ranges_on_threads(i64 threads, i64 n, const F& f) {
+  if (threads == 1) {
+    f(i64{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    const i64 t = omp_get_thread_num();
+    f(n * t / threads, n * (t + 1) / threads);
+  }
+}
+
 }  // namespace deepnum
