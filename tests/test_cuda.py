@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import deepnum
+from deepnum import _cudabackend, _host
 from deepnum import _reference as ref
 from deepnum import cuda, ops
 
@@ -60,6 +61,32 @@ def test_without_a_device_cuda_is_not_listed():
     assert "cuda" not in deepnum.backends()
     assert not cuda.is_available()
     assert cuda.unavailable_reason()
+
+
+def test_device_arrays_choose_the_cuda_backend():
+    """The arrays' type picks the backend, whatever use_backend selected: DeviceArrays (here _spec arrays,
+    which need no GPU) go to cuda — without a device, its entry points are unavailable; a NumPy array
+    in the same call is a TypeError naming one of each, on every op and in the array namespace."""
+    spec = _cuda_module()._spec
+    a, x = spec((2, 3), np.float32), np.ones((2, 3), np.float32)
+    for backend in ("cpp", "numba", "numpy"):
+        with deepnum.use_backend(backend):
+            if not cuda.is_available():
+                with pytest.raises(ValueError, match="the 'cuda' backend is unavailable: no CUDA device"):
+                    ops.gemm(a, a, trans_b=True)
+            with pytest.raises(TypeError, match="gemm: b is a deepnum.cuda.DeviceArray but a is a numpy.ndarray"):
+                ops.gemm(x, a, trans_b=True)
+            with pytest.raises(TypeError, match=r"mlp_train_step: ws\[0\] is a deepnum.cuda.DeviceArray but x is"):
+                ops.mlp_train_step(x, np.zeros(2, np.int64), [spec((3, 2))], [np.zeros(2, np.float32)], ["linear"], 0.1)
+    assert ops.array_namespace(a, a) is _cudabackend.DEVICE and ops.array_namespace(x) is _host.HOST
+    with pytest.raises(TypeError, match="array_namespace: arrays on the device .* and on the host"):
+        ops.array_namespace(x, a)
+
+
+def test_the_namespaces_offer_the_same_functions():
+    public = lambda ns: {n for n in dir(ns) if not n.startswith("_")}  # noqa: E731
+    assert public(_host.HOST) == public(_cudabackend.DEVICE)
+    assert _host.HOST.name == "cpu" and _cudabackend.DEVICE.name == "cuda"
 
 
 def test_use_backend_does_not_select_cuda():
