@@ -9,6 +9,7 @@ PyTorch; without it the PyTorch columns stay empty):
     python -m bench --quick          # every benchmark, few repeats, a fraction of each epoch (< 2 min)
     python -m bench --smoke          # tiny sizes: checks that the harness works (the test suite runs it)
     python -m bench --threads 2 --only 'gemm|epoch' --md /tmp/r.md --json /tmp/r.json
+    python -m bench.compare --before old-*.json --after new-*.json   # is a change no slower?
 
 Each (thread count, implementation) pair runs in its own process (``bench.run``) with the thread
 variables below set before NumPy loads (OpenBLAS gets 1 thread except in the NumPy rows' process,

@@ -7,7 +7,7 @@ import deepnum
 
 def test_bench_smoke_writes_rows_and_report(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
-    from bench import report, run
+    from bench import compare, report, run
 
     before = deepnum.get_num_threads()
     deepnum.set_num_threads(1)  # quickest, and least upset by a busy machine
@@ -26,3 +26,6 @@ def test_bench_smoke_writes_rows_and_report(tmp_path, monkeypatch):
     md = (tmp_path / "RESULTS.md").read_text()
     assert "## Targets" in md and "| epoch n3-relu b100 | " in md and "### conv2d" in md
     assert len(json.loads((tmp_path / "RESULTS.json").read_text())["rows"]) == len(rows)
+
+    lines = compare.compare([tmp_path / "RESULTS.json"], [tmp_path / "RESULTS.json"])  # a run against itself
+    assert "micro: geometric mean 1.000" in lines[1] and any("epoch n3-relu b100 [cpp, 1t]" in l for l in lines)
