@@ -70,10 +70,12 @@ def _side(a):
 
 
 def _kernels(op, names, *arrays):
-    """The backend for a call on ``arrays`` (called ``names``, space-separated): cuda for DeviceArrays,
+    """The backend for a call on ``arrays`` (called ``names``, space-separated, or a function giving them, called
+    only where a DeviceArray is among them): cuda for DeviceArrays,
     the selected CPU backend otherwise; arrays of both kinds are a TypeError naming one of each."""
     if not any(isinstance(a, DeviceArray) for a in arrays):
         return _backend.active
+    names = names() if callable(names) else names
     host = [(n, a) for n, a in zip(names.split(), arrays) if isinstance(a, np.ndarray)]
     if host:
         device = next(n for n, a in zip(names.split(), arrays) if isinstance(a, DeviceArray))
@@ -252,8 +254,10 @@ def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0
     """
     ws, bs = _listed(ws), _listed(bs)
     params = (*ws, *bs) if isinstance(ws, list) and isinstance(bs, list) else ()
-    names = " ".join(["x", "labels"] + [f"ws[{i}]" for i in range(len(ws))] + [f"bs[{i}]" for i in range(len(bs))]
-                     if params else ["x", "labels"])
+    def names():
+        return " ".join(["x", "labels"] + [f"ws[{i}]" for i in range(len(ws))] + [f"bs[{i}]" for i in range(len(bs))]
+                        if params else ["x", "labels"])
+
     k = _kernels("mlp_train_step", names, x, labels, *params)
     return k.mlp_train_step(ws, bs, _listed(activations), _c(x), _int64(labels), lr, weight_decay, alpha)
 
