@@ -28,15 +28,13 @@ using namespace cuda;  // the helpers of common.cuh and this file
 template <class T>
 void activation_forward(T* y, const T* x, int act, double alpha, i64 n) {
   // x and y are (n,) in any shape
-  forward_kernel<<<blocks_for(n), kThreads>>>(y, x, act, static_cast<T>(alpha), n);
-  DN_CHECK_LAUNCH();
+  launch<forward_kernel<T>>(blocks_for(n), kThreads, y, x, act, static_cast<T>(alpha), n);
 }
 
 template <class T>
 void activation_backward(T* dx, const T* y, const T* dy, int act, double alpha, i64 n) {
   // y, dy and dx are (n,) in any shape
-  backward_kernel<<<blocks_for(n), kThreads>>>(dx, y, dy, act, static_cast<T>(alpha), n);
-  DN_CHECK_LAUNCH();
+  launch<backward_kernel<T>>(blocks_for(n), kThreads, dx, y, dy, act, static_cast<T>(alpha), n);
 }
 
 DEEPNUM_INSTANTIATE(activation_forward);

@@ -1,7 +1,13 @@
-// Device-side helpers shared by cuda/*.cu: launch sizes, grid-stride loops, fixed-order reductions.
+// Device-side helpers shared by cuda/*.cu: the launch helper, launch sizes, grid-stride loops, fixed-order
+// reductions. With DEEPNUM_CUDA_EMULATE (the test build of cuda/emulate/), the same sources are compiled by the
+// host compiler and every launch runs all threads of all blocks on the CPU.
 #pragma once
 #include <algorithm>
+#include <utility>
 
+#ifdef DEEPNUM_CUDA_EMULATE
+#include "emulate/device.h"
+#endif
 #include "check.h"
 #include "device.h"
 
@@ -10,6 +16,19 @@ namespace cuda {
 
 constexpr int kThreads = 256;        // threads per block of the elementwise kernels
 constexpr i64 kMaxBlocks = 65535;    // grid size cap; grid-stride loops cover the rest
+
+// Every kernel launch of cuda/: launch<kernel>(grid, block, args...) runs kernel<<<grid, block>>>(args...) on
+// the default stream and checks it (DN_CHECK_LAUNCH); the emulated build runs it on the CPU instead, asserting
+// the hardware's limits first (emulate/device.h). The kernel is a template argument so that errors can name it.
+template <auto Kernel, class... Args>
+void launch(dim3 grid, dim3 block, Args&&... args) {
+#ifdef DEEPNUM_CUDA_EMULATE
+  emulate::run(Kernel, __PRETTY_FUNCTION__, grid, block, std::forward<Args>(args)...);
+#else
+  Kernel<<<grid, block>>>(std::forward<Args>(args)...);
+  DN_CHECK_LAUNCH();
+#endif
+}
 
 // Blocks for n elements at `threads` per block, at least 1 and at most kMaxBlocks.
 inline unsigned blocks_for(i64 n, int threads = kThreads) {

@@ -110,11 +110,9 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 
   Buffer col(sizeof(T) * g.crs() * nb * PQ), out(sizeof(T) * K * nb * PQ);
   for (i64 n0 = 0; n0 < N; n0 += nb) {
     const i64 m = std::min(nb, N - n0), ld = m * PQ;
-    im2col_kernel<<<blocks_for(g.crs() * ld), kThreads>>>(col.as<T>(), x, n0, m, g);
-    DN_CHECK_LAUNCH();
+    launch<im2col_kernel<T>>(blocks_for(g.crs() * ld), kThreads, col.as<T>(), x, n0, m, g);
     gemm(out.as<T>(), w, col.as<T>(), false, false, K, ld, g.crs());
-    scatter_bias_kernel<<<blocks_for(m * K * PQ), kThreads>>>(y, out.as<T>(), b, n0, m, K, PQ);
-    DN_CHECK_LAUNCH();
+    launch<scatter_bias_kernel<T>>(blocks_for(m * K * PQ), kThreads, y, out.as<T>(), b, n0, m, K, PQ);
   }
 }
 
@@ -124,20 +122,16 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   // dy is (N,K,P,Q), x and dx are (N,C,H,W), w and dw are (K,C,R,S), db is (K,); dx may be nullptr
   const ConvShape g = shape(N, C, H, W, K, R, S, sh, sw, ph, pw);
   const i64 nb = g.chunk(), PQ = g.pq(), CRS = g.crs();
-  bias_grad_kernel<<<static_cast<unsigned>(std::min<i64>(K, kMaxBlocks)), kThreads>>>(db, dy, N, K, PQ);
-  DN_CHECK_LAUNCH();
+  launch<bias_grad_kernel<T>>(static_cast<unsigned>(std::min<i64>(K, kMaxBlocks)), kThreads, db, dy, N, K, PQ);
   Buffer col(sizeof(T) * CRS * nb * PQ), dyc(sizeof(T) * K * nb * PQ);  // col holds im2col(x), then dcol
   for (i64 n0 = 0; n0 < N; n0 += nb) {
     const i64 m = std::min(nb, N - n0), ld = m * PQ;
-    im2col_kernel<<<blocks_for(CRS * ld), kThreads>>>(col.as<T>(), x, n0, m, g);
-    DN_CHECK_LAUNCH();
-    gather_dy_kernel<<<blocks_for(K * ld), kThreads>>>(dyc.as<T>(), dy, n0, m, K, PQ);
-    DN_CHECK_LAUNCH();
+    launch<im2col_kernel<T>>(blocks_for(CRS * ld), kThreads, col.as<T>(), x, n0, m, g);
+    launch<gather_dy_kernel<T>>(blocks_for(K * ld), kThreads, dyc.as<T>(), dy, n0, m, K, PQ);
     gemm_accumulate(dw, dyc.as<T>(), col.as<T>(), false, true, K, CRS, ld, /*accumulate=*/n0 > 0);
     if (!dx) continue;
     gemm(col.as<T>(), w, dyc.as<T>(), true, false, CRS, ld, K);
-    col2im_kernel<<<blocks_for(m * C * H * W), kThreads>>>(dx, col.as<T>(), n0, m, g);
-    DN_CHECK_LAUNCH();
+    launch<col2im_kernel<T>>(blocks_for(m * C * H * W), kThreads, dx, col.as<T>(), n0, m, g);
   }
 }
 

@@ -34,15 +34,13 @@ using namespace cuda;  // the helpers of common.cuh and this file
 template <class T>
 void dropout_forward(T* y, T* mask, const T* x, double p, std::uint64_t seed, i64 n) {
   // x, y and mask are (n,) in any shape
-  forward_kernel<<<blocks_for(n), kThreads>>>(y, mask, x, p, seed, static_cast<T>(1.0 / (1.0 - p)), n);
-  DN_CHECK_LAUNCH();
+  launch<forward_kernel<T>>(blocks_for(n), kThreads, y, mask, x, p, seed, static_cast<T>(1.0 / (1.0 - p)), n);
 }
 
 template <class T>
 void dropout_backward(T* dx, const T* dy, const T* mask, i64 n) {
   // dy, mask and dx are (n,) in any shape
-  backward_kernel<<<blocks_for(n), kThreads>>>(dx, dy, mask, n);
-  DN_CHECK_LAUNCH();
+  launch<backward_kernel<T>>(blocks_for(n), kThreads, dx, dy, mask, n);
 }
 
 DEEPNUM_INSTANTIATE(dropout_forward);

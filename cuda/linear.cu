@@ -49,16 +49,14 @@ template <class T>
 void column_sums(T* db, const T* dy, i64 rows, i64 n) {
   // dy is (rows,n), db is (n,)
   if (n <= 0) return;
-  column_sums_kernel<<<blocks_for(n, kCols), kCols * kRowLanes>>>(db, dy, rows, n);
-  DN_CHECK_LAUNCH();
+  launch<column_sums_kernel<T>>(blocks_for(n, kCols), kCols * kRowLanes, db, dy, rows, n);
 }
 
 template <class T>
 void linear_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 n_in, i64 n_out) {
   // x is (N,n_in), w is (n_in,n_out), b is (n_out,), y is (N,n_out)
   gemm(y, x, w, false, false, N, n_out, n_in);
-  add_bias_kernel<<<blocks_for(N * n_out), kThreads>>>(y, b, N, n_out);
-  DN_CHECK_LAUNCH();
+  launch<add_bias_kernel<T>>(blocks_for(N * n_out), kThreads, y, b, N, n_out);
 }
 
 DEEPNUM_INSTANTIATE(column_sums);

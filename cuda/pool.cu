@@ -67,17 +67,15 @@ void max_pool2d_forward(T* y, i64* argmax, const T* x, i64 N, i64 C, i64 H, i64 
                         i64 sw) {
   // x is (N,C,H,W); y and argmax are (N,C,P,Q)
   const i64 P = (H - size_h) / sh + 1, Q = (W - size_w) / sw + 1;
-  pool_forward_kernel<<<blocks_for(N * C * P * Q), kThreads>>>(y, argmax, x, N * C, H, W, P, Q, size_h, size_w, sh,
-                                                               sw);
-  DN_CHECK_LAUNCH();
+  launch<pool_forward_kernel<T>>(blocks_for(N * C * P * Q), kThreads, y, argmax, x, N * C, H, W, P, Q, size_h, size_w,
+                                 sh, sw);
 }
 
 template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i64 H, i64 W, i64 P, i64 Q) {
   // dy and argmax are (N,C,P,Q), dx is (N,C,H,W)
   Flag bad;
-  argmax_range_kernel<<<blocks_for(N * C * P * Q), kThreads>>>(bad.ptr(), argmax, N * C * P * Q, H * W);
-  DN_CHECK_LAUNCH();
+  launch<argmax_range_kernel>(blocks_for(N * C * P * Q), kThreads, bad.ptr(), argmax, N * C * P * Q, H * W);
   if (bad.raised()) {  // the first bad index, with the message of cpp/pool.cpp and deepnum._contract
     std::vector<i64> host(N * C * P * Q);
     copy_to_host(host.data(), argmax, sizeof(i64) * host.size());
@@ -85,8 +83,7 @@ void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i6
     throw std::runtime_error("max_pool2d_backward: the device found a bad argmax that its host copy does not have");
   }
   fill_zero(dx, sizeof(T) * N * C * H * W);
-  pool_backward_kernel<<<blocks_for(N * C, 64), 64>>>(dx, dy, argmax, N * C, H * W, P * Q);
-  DN_CHECK_LAUNCH();
+  launch<pool_backward_kernel<T>>(blocks_for(N * C, 64), 64, dx, dy, argmax, N * C, H * W, P * Q);
 }
 
 DEEPNUM_INSTANTIATE(max_pool2d_forward);

@@ -89,8 +89,7 @@ void rnn_forward(T* h_all, const T* x, const T* h0, const T* w_xh, const T* w_hh
   Buffer hw(sizeof(T) * n);
   for (i64 t = 0; t < steps; ++t) {
     gemm(hw.as<T>(), t == 0 ? h0 : h_all + (t - 1) * n, w_hh, false, false, N, H, H);
-    step_forward_kernel<<<blocks_for(n), kThreads>>>(h_all + t * n, hw.as<T>(), b_h, act, n, H);
-    DN_CHECK_LAUNCH();
+    launch<step_forward_kernel<T>>(blocks_for(n), kThreads, h_all + t * n, hw.as<T>(), b_h, act, n, H);
   }
 }
 
@@ -107,17 +106,16 @@ void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, co
   T *dz = dz_buf.as<T>(), *cur = cur_buf.as<T>(), *next = next_buf.as<T>();
   if (full) {
     for (i64 t = steps - 1; t >= 0; --t) {  // cur holds the gradient reaching h_t from step t+1
-      full_step_kernel<<<blocks_for(n), kThreads>>>(dz + t * n, dh_all + t * n, t == steps - 1 ? nullptr : cur,
-                                                    h_all + t * n, act, n);
-      DN_CHECK_LAUNCH();
+      launch<full_step_kernel<T>>(blocks_for(n), kThreads, dz + t * n, dh_all + t * n, t == steps - 1 ? nullptr : cur,
+                                  h_all + t * n, act, n);
       if (t > 0) gemm(cur, dz + t * n, w_hh, false, true, N, H, H);
     }
   } else {
     i64 m = 0;  // slots in flight before source t joins; slot j: gradient from source t+j reaching h_t
     for (i64 t = steps - 1; t >= 0; --t) {
       const i64 mt = m + 1;
-      truncated_step_kernel<<<blocks_for(n), kThreads>>>(dz + t * n, cur, dh_all + t * n, h_all + t * n, act, mt, n);
-      DN_CHECK_LAUNCH();
+      launch<truncated_step_kernel<T>>(blocks_for(n), kThreads, dz + t * n, cur, dh_all + t * n, h_all + t * n, act, mt,
+                                       n);
       m = std::min(mt, k - 1);  // the oldest source has had its k steps once mt == k
       if (t > 0 && m > 0) {
         gemm(next + n, cur, w_hh, false, true, m * N, H, H);
@@ -138,12 +136,11 @@ void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, co
     T* grads[3] = {dw_xh, dw_hh, db_h};
     const i64 sizes[3] = {D * H, H * H, H};
     for (int a = 0; a < 3; ++a) {
-      sumsq_kernel<<<kNormBlocks, kThreads>>>(partial.as<double>() + a * kNormBlocks, grads[a], sizes[a]);
-      DN_CHECK_LAUNCH();
+      launch<sumsq_kernel<T>>(kNormBlocks, kThreads, partial.as<double>() + a * kNormBlocks, grads[a], sizes[a]);
     }
     for (int a = 0; a < 3; ++a) {
-      clip_kernel<<<blocks_for(sizes[a]), kThreads>>>(grads[a], sizes[a], partial.as<double>(), 3 * kNormBlocks, clip);
-      DN_CHECK_LAUNCH();
+      launch<clip_kernel<T>>(blocks_for(sizes[a]), kThreads, grads[a], sizes[a], partial.as<double>(), 3 * kNormBlocks,
+                             clip);
     }
   }
 }

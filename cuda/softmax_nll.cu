@@ -29,8 +29,7 @@ __global__ void label_range_kernel(int* bad, const i64* labels, i64 N, i64 n_cla
 // names the first bad label, with the message of the C++ kernels and of deepnum._contract.
 void check_labels_on_device(const i64* labels, i64 N, i64 n_classes, const char* op) {
   Flag bad;
-  label_range_kernel<<<blocks_for(N), kThreads>>>(bad.ptr(), labels, N, n_classes);
-  DN_CHECK_LAUNCH();
+  launch<label_range_kernel>(blocks_for(N), kThreads, bad.ptr(), labels, N, n_classes);
   if (!bad.raised()) return;
   std::vector<i64> host(N);
   copy_to_host(host.data(), labels, sizeof(i64) * N);
@@ -95,10 +94,9 @@ double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, 
   check_labels_on_device(labels, N, n_classes, "softmax_nll_forward");
   Buffer row_loss(sizeof(double) * N), total(sizeof(double));
   const unsigned blocks = static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, kMaxBlocks));
-  softmax_rows_kernel<<<blocks, kRowsPerBlock * kWarp>>>(probs, row_loss.as<double>(), logits, labels, N, n_classes);
-  DN_CHECK_LAUNCH();
-  sum_kernel<<<1, kThreads>>>(total.as<double>(), row_loss.as<double>(), N);
-  DN_CHECK_LAUNCH();
+  launch<softmax_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), logits, labels, N,
+                                 n_classes);
+  launch<sum_kernel>(1, kThreads, total.as<double>(), row_loss.as<double>(), N);
   double sum = 0.0;
   copy_to_host(&sum, total.data(), sizeof(double));
   return sum / static_cast<double>(N);
@@ -108,8 +106,7 @@ template <class T>
 void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes) {
   // probs and dlogits are (N,n_classes), labels is (N,)
   check_labels_on_device(labels, N, n_classes, "softmax_nll_backward");
-  softmax_grad_kernel<<<blocks_for(N * n_classes), kThreads>>>(dlogits, probs, labels, N, n_classes);
-  DN_CHECK_LAUNCH();
+  launch<softmax_grad_kernel<T>>(blocks_for(N * n_classes), kThreads, dlogits, probs, labels, N, n_classes);
 }
 
 DEEPNUM_INSTANTIATE(softmax_nll_forward);

@@ -37,9 +37,8 @@ template <class T>
 void sgd_update(T* param, T* velocity, const T* grad, double lr, double momentum, bool nesterov, double weight_decay,
                 i64 n) {
   // param, grad and velocity (when not nullptr) are (n,) in any shape
-  sgd_kernel<<<blocks_for(n), kThreads>>>(param, velocity, grad, static_cast<T>(lr), static_cast<T>(momentum),
-                                          nesterov, static_cast<T>(weight_decay), n);
-  DN_CHECK_LAUNCH();
+  launch<sgd_kernel<T>>(blocks_for(n), kThreads, param, velocity, grad, static_cast<T>(lr), static_cast<T>(momentum),
+                        nesterov, static_cast<T>(weight_decay), n);
 }
 
 template <class T>
@@ -48,11 +47,9 @@ void adam_update(T* param, T* m, T* v, const T* grad, double lr, double beta1, d
   // param, m, v and grad are (n,) in any shape; step >= 1
   const T c1 = static_cast<T>(1.0 - std::pow(beta1, static_cast<double>(step)));
   const T c2 = static_cast<T>(1.0 - std::pow(beta2, static_cast<double>(step)));
-  adam_kernel<<<blocks_for(n), kThreads>>>(param, m, v, grad, static_cast<T>(lr), static_cast<T>(beta1),
-                                           static_cast<T>(1.0 - beta1), static_cast<T>(beta2),
-                                           static_cast<T>(1.0 - beta2), static_cast<T>(eps),
-                                           static_cast<T>(weight_decay), c1, c2, n);
-  DN_CHECK_LAUNCH();
+  launch<adam_kernel<T>>(blocks_for(n), kThreads, param, m, v, grad, static_cast<T>(lr), static_cast<T>(beta1),
+                         static_cast<T>(1.0 - beta1), static_cast<T>(beta2), static_cast<T>(1.0 - beta2),
+                         static_cast<T>(eps), static_cast<T>(weight_decay), c1, c2, n);
 }
 
 DEEPNUM_INSTANTIATE(sgd_update);
