@@ -15,7 +15,19 @@ namespace deepnum {
 namespace cuda {
 
 constexpr int kThreads = 256;        // threads per block of the elementwise kernels
-constexpr i64 kMaxBlocks = 65535;    // grid size cap; grid-stride loops cover the rest
+
+// The sizes that bound grids and scratch buffers. On the GPU they are these constants. The emulated build reads
+// them from a variable that tests may shrink (deepnum._cuda._set_limits), so that shapes past every limit (the
+// grid-stride tails, gemm's blockIdx.y loop, conv2d's chunks of images) stay small enough to run on the CPU.
+struct Limits {
+  i64 max_blocks = 65535;             // grid size cap (grid.y's hardware limit); grid-stride loops cover the rest
+  i64 conv_chunk_elems = i64{1} << 24;  // target size of conv2d's scratch buffers per chunk of images
+};
+#ifdef DEEPNUM_CUDA_EMULATE
+inline const Limits& limits() { return emulate::limits(); }
+#else
+constexpr Limits limits() { return {}; }
+#endif
 
 // Every kernel launch of cuda/: launch<kernel>(grid, block, args...) runs kernel<<<grid, block>>>(args...) on
 // the default stream and checks it (DN_CHECK_LAUNCH); the emulated build runs it on the CPU instead, asserting
@@ -30,9 +42,9 @@ void launch(dim3 grid, dim3 block, Args&&... args) {
 #endif
 }
 
-// Blocks for n elements at `threads` per block, at least 1 and at most kMaxBlocks.
+// Blocks for n elements at `threads` per block, at least 1 and at most limits().max_blocks.
 inline unsigned blocks_for(i64 n, int threads = kThreads) {
-  return static_cast<unsigned>(std::clamp<i64>((n + threads - 1) / threads, 1, kMaxBlocks));
+  return static_cast<unsigned>(std::clamp<i64>((n + threads - 1) / threads, 1, limits().max_blocks));
 }
 
 // First index and stride of a 1-D grid-stride loop, in 64-bit arithmetic.

@@ -2,7 +2,8 @@
  *   forward:  y[n,k,p,q] = b[k] + sum over c,r,s of w[k,c,r,s] · x[n, c, p·sh - ph + r, q·sw - pw + s]
  *   backward: dx, dw, db, all written with `=`.
  * Layout: x (N,C,H,W), w (K,C,R,S) = (K, C·R·S), y (N,K,P,Q), all C-contiguous on the device.
- * As cpp/conv2d.cpp: images go in chunks of nb (fixed by the shapes: C·R·S·nb·P·Q ~ kChunkElems); for a chunk,
+ * As cpp/conv2d.cpp: images go in chunks of nb (fixed by the shapes: C·R·S·nb·P·Q ~ limits().conv_chunk_elems);
+ * for a chunk,
  * im2col builds col (C·R·S, nb·P·Q), one column per output pixel, and one gemm does the work:
  *   y   (K, nb·PQ)  = w · col                  then gathered into (n, k, p, q) order plus b
  *   dw (K, C·R·S) += dy (K, nb·PQ) · colᵀ       chunks added in order (cuda::gemm_accumulate)
@@ -17,13 +18,14 @@ namespace deepnum {
 namespace cuda {
 namespace {
 
-constexpr i64 kChunkElems = i64{1} << 24;  // target size of a chunk's scratch buffers (C·R·S or K x nb·P·Q)
 
 struct ConvShape {
   i64 N, C, H, W, K, R, S, sh, sw, ph, pw, P, Q;
   __host__ __device__ i64 crs() const { return C * R * S; }
   __host__ __device__ i64 pq() const { return P * Q; }
-  i64 chunk() const { return std::clamp<i64>(kChunkElems / (std::max(C * R * S, K) * P * Q), 1, N); }
+  i64 chunk() const {
+    return std::clamp<i64>(limits().conv_chunk_elems / (std::max(C * R * S, K) * P * Q), 1, N);
+  }
 };
 
 // col (C·R·S, m·P·Q) for images [n0, n0 + m) of x
@@ -122,7 +124,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   // dy is (N,K,P,Q), x and dx are (N,C,H,W), w and dw are (K,C,R,S), db is (K,); dx may be nullptr
   const ConvShape g = shape(N, C, H, W, K, R, S, sh, sw, ph, pw);
   const i64 nb = g.chunk(), PQ = g.pq(), CRS = g.crs();
-  launch<bias_grad_kernel<T>>(static_cast<unsigned>(std::min<i64>(K, kMaxBlocks)), kThreads, db, dy, N, K, PQ);
+  const unsigned db_blocks = static_cast<unsigned>(std::min<i64>(K, limits().max_blocks));
+  launch<bias_grad_kernel<T>>(db_blocks, kThreads, db, dy, N, K, PQ);
   Buffer col(sizeof(T) * CRS * nb * PQ), dyc(sizeof(T) * K * nb * PQ);  // col holds im2col(x), then dcol
   for (i64 n0 = 0; n0 < N; n0 += nb) {
     const i64 m = std::min(nb, N - n0), ld = m * PQ;

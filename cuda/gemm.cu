@@ -89,7 +89,8 @@ template <class T, bool TA, bool TB>
 void gemm_tiles(T* c, const T* a, const T* b, i64 M, i64 N, i64 K, bool accumulate) {
   const i64 n_tiles = (N + kBN - 1) / kBN, m_tiles = (M + kBM - 1) / kBM;
   if (n_tiles > 0x7fffffff) throw std::invalid_argument("gemm: N is too large for the CUDA grid");
-  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(std::min<i64>(m_tiles, kMaxBlocks)));
+  const dim3 grid(static_cast<unsigned>(n_tiles),
+                  static_cast<unsigned>(std::min<i64>(m_tiles, limits().max_blocks)));
   launch<gemm_kernel<T, TA, TB>>(grid, kGemmThreads, c, a, b, M, N, K, accumulate);
 }
 
@@ -100,7 +101,8 @@ void gemm_accumulate(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i
   // c is (M,N); a is (M,K), or (K,M) if trans_a; b is (K,N), or (N,K) if trans_b
   if (M <= 0 || N <= 0) return;
   if (trans_a)
-    trans_b ? gemm_tiles<T, true, true>(c, a, b, M, N, K, accumulate) : gemm_tiles<T, true, false>(c, a, b, M, N, K, accumulate);
+    trans_b ? gemm_tiles<T, true, true>(c, a, b, M, N, K, accumulate)
+            : gemm_tiles<T, true, false>(c, a, b, M, N, K, accumulate);
   else
     trans_b ? gemm_tiles<T, false, true>(c, a, b, M, N, K, accumulate)
             : gemm_tiles<T, false, false>(c, a, b, M, N, K, accumulate);

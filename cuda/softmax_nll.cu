@@ -93,7 +93,8 @@ double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, 
   // logits and probs are (N,n_classes), labels is (N,)
   check_labels_on_device(labels, N, n_classes, "softmax_nll_forward");
   Buffer row_loss(sizeof(double) * N), total(sizeof(double));
-  const unsigned blocks = static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, kMaxBlocks));
+  const unsigned blocks =
+      static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, limits().max_blocks));
   launch<softmax_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), logits, labels, N,
                                  n_classes);
   launch<sum_kernel>(1, kThreads, total.as<double>(), row_loss.as<double>(), N);
