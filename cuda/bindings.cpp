@@ -2,9 +2,10 @@
 // cpp/kernels.h like the CPU ones), compiled by the host compiler. The argument rules, their messages and the op
 // table are contract.h's (mlp_train_step is not bound here: deepnum.cuda composes it from the other ops).
 //
-// DeviceArray: a C-contiguous n-d array in device memory: a Buffer (cudaMalloc / RAII cudaFree, shared by the
-// handles and views of one allocation) and a byte offset into it, a shape and a numpy dtype; from_numpy /
-// to_numpy, copy, __cuda_array_interface__, and two views that copy nothing: rows(start, stop) and reshape(shape).
+// DeviceArray: a C-contiguous n-d array in device memory: a Buffer (stream-ordered cudaMallocAsync /
+// cudaFreeAsync, memory.cpp; shared by the handles and views of one allocation) and a byte offset into it, a shape
+// and a numpy dtype; from_numpy / to_numpy, copy, __cuda_array_interface__, and two views that copy nothing:
+// rows(start, stop) and reshape(shape).
 // _spec(shape, dtype) makes a DeviceArray that holds no memory, for testing the argument checks without a GPU:
 // the checks accept it, and running a kernel on it or copying it raises RuntimeError.
 // Nothing is copied between host and device by the ops except the loss they return and the range flags of

@@ -10,7 +10,7 @@
  *   dcol          = wᵀ · dy                    then col2im gathers it back into dx
  * Every kernel is a grid-stride loop over what it writes: col2im gathers the (r, s) contributions of each dx
  * element in order (no atomics), db is one block per output channel with a fixed-order block sum in double.
- * Scratch: col (C·R·S x nb·P·Q) and one (K x nb·P·Q) buffer, cudaMalloc'd per call.
+ * Scratch: col (C·R·S x nb·P·Q) and one (K x nb·P·Q) buffer per call, from the stream-ordered pool (memory.cpp).
  */
 #include "common.cuh"
 

@@ -5,11 +5,13 @@
 // modules build them with hidden visibility, so neither exports (or interposes) the other's symbols.
 //
 // On the device: all pointers are device pointers to C-contiguous data; sizes are trusted (checked by
-// cpp/contract.h). Everything runs on the default stream, in launch order. Every CUDA call is checked
-// (check.h) and throws std::runtime_error; bad labels / argmax values found on the device throw
-// ranges.h's std::invalid_argument (one small device-to-host copy of a flag, and of the data when it is raised).
-// Determinism: no atomics; every sum runs in an order fixed by the sizes (and the fixed launch
-// configurations), so a rerun gives bit-identical results.
+// cpp/contract.h). Everything runs on the default stream, in launch order, and device memory is stream-ordered on
+// it (memory.cpp), so no op synchronises except to read a value back. Every CUDA call is checked (check.h) and
+// throws std::runtime_error; bad labels / argmax values found on the device throw ranges.h's
+// std::invalid_argument (the kernels raise a flag that is read back with the op's result, and the data is copied
+// to the host only when it is raised).
+// Determinism: the only atomics raise error flags; every sum runs in an order fixed by the sizes (and the fixed
+// launch configurations), so a rerun gives bit-identical results.
 // This header is plain C++ (included by the host compiler for bindings.cpp).
 #pragma once
 #include <cstddef>
@@ -27,8 +29,10 @@ using deepnum::i64;
 int device_count(std::string* reason);  // 0 with the reason when cudaGetDeviceCount fails; never throws
 class Buffer {
  public:
-  explicit Buffer(std::size_t bytes);  // cudaMalloc (at least 1 byte, so a missing device is always reported)
-  ~Buffer();                           // cudaFree; errors ignored (may run at interpreter exit)
+  // cudaMallocAsync on the default stream from the device's default pool, which keeps freed memory (memory.cpp);
+  // at least 1 byte, so a missing device is always reported
+  explicit Buffer(std::size_t bytes);
+  ~Buffer();  // cudaFreeAsync on the default stream; never throws, errors ignored (may run at interpreter exit)
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   void* data() const { return ptr_; }
@@ -40,10 +44,10 @@ class Buffer {
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;
 };
-void copy_to_device(void* dst, const void* src, std::size_t bytes);
-void copy_to_host(void* dst, const void* src, std::size_t bytes);
-void copy_on_device(void* dst, const void* src, std::size_t bytes);
-void fill_zero(void* dst, std::size_t bytes);
+void copy_to_device(void* dst, const void* src, std::size_t bytes);  // blocking (cudaMemcpy)
+void copy_to_host(void* dst, const void* src, std::size_t bytes);    // blocking (cudaMemcpy)
+void copy_on_device(void* dst, const void* src, std::size_t bytes);  // stream-ordered, returns at once
+void fill_zero(void* dst, std::size_t bytes);                        // stream-ordered, returns at once
 
 // gemm.cu — deepnum::gemm with accumulate: c += op(a)·op(b) instead of c = (used inside conv2d.cu)
 template <class T>
