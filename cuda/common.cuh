@@ -66,8 +66,13 @@ __device__ inline double block_sum(double v, double* shared) {
   return s;
 }
 
-// A device flag for "some value was out of range": raise() stores 1; check() copies it back
-// (a synchronising copy of one int) and reports whether it was set.
+// Range faults of index data (labels, argmax) are found by the kernels that use the indices: a thread that meets a
+// bad one skips it and raises an int flag in device memory (raise_flag, an atomicOr: the only atomic of cuda/, and it
+// touches no result). The host reads the flag back once, after the kernel, with the op's result where it has one.
+__device__ inline void raise_flag(int* flag) { atomicOr(flag, 1); }
+
+// A device flag on its own, for ops with no result to read back: zeroed at construction (stream-ordered); raised()
+// copies it back (a blocking 4-byte copy) and reports whether a kernel raised it.
 class Flag {
  public:
   Flag() : buf_(sizeof(int)) { fill_zero(buf_.data(), sizeof(int)); }

@@ -4,11 +4,14 @@
  *             NaN), as in cpp/pool.cpp and _reference.max_pool2d_forward.
  *   backward: dx = 0, then one thread per (n, c) plane adds dy at its argmax positions in (p, q) order, as
  *             cpp/pool.cpp does (the kernel signature carries no window size, so a dx element cannot find its
- *             windows to gather from): no atomics, deterministic. The argmax values are checked first on the
- *             device (a flag copied back); one outside [0, H·W) throws check_argmax's
- *             std::invalid_argument (cpp/ranges.h), nothing is written.
+ *             windows to gather from): no atomics in the sums, deterministic. The argmax values are checked by
+ *             that kernel as it reads them (no separate pass): one outside [0, H·W) is skipped and raises the
+ *             range flag (common.cuh), read back by one 4-byte copy after the kernel (the op has no other result
+ *             to read); then the argmax is copied to the host and check_argmax (cpp/ranges.h) throws the CPU's
+ *             std::invalid_argument for the first bad one (dx is discarded with the exception).
  * Layout: x and dx (N,C,H,W), y, dy and argmax (N,C,P,Q).
  */
+#include <stdexcept>
 #include <vector>
 
 #include "common.cuh"
@@ -41,19 +44,22 @@ __global__ void pool_forward_kernel(T* y, i64* argmax, const T* x, i64 NC, i64 H
   }
 }
 
-__global__ void argmax_range_kernel(int* bad, const i64* argmax, i64 n, i64 HW) {
-  for (i64 e = grid_start(); e < n; e += grid_stride())
-    if (argmax[e] < 0 || argmax[e] >= HW) *bad = 1;  // every writer stores the same value
-}
-
-// One thread per (n, c) plane: dx = 0 was written before; adds dy at the argmax positions in (p, q) order.
+// One thread per (n, c) plane: dx = 0 was written before; adds dy at the argmax positions in (p, q) order. An
+// argmax outside [0, HW) is skipped and raises *bad.
 template <class T>
-__global__ void pool_backward_kernel(T* dx, const T* dy, const i64* argmax, i64 NC, i64 HW, i64 PQ) {
+__global__ void pool_backward_kernel(T* dx, int* bad, const T* dy, const i64* argmax, i64 NC, i64 HW, i64 PQ) {
   for (i64 nc = grid_start(); nc < NC; nc += grid_stride()) {
     T* d = dx + nc * HW;
     const T* g = dy + nc * PQ;
     const i64* am = argmax + nc * PQ;
-    for (i64 j = 0; j < PQ; ++j) d[am[j]] += g[j];  // argmax checked to lie in [0, HW) before the launch
+    for (i64 j = 0; j < PQ; ++j) {
+      const i64 a = am[j];
+      if (a < 0 || a >= HW) {
+        raise_flag(bad);
+        continue;
+      }
+      d[a] += g[j];
+    }
   }
 }
 
@@ -75,15 +81,14 @@ template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const i64* argmax, i64 N, i64 C, i64 H, i64 W, i64 P, i64 Q) {
   // dy and argmax are (N,C,P,Q), dx is (N,C,H,W)
   Flag bad;
-  launch<argmax_range_kernel>(blocks_for(N * C * P * Q), kThreads, bad.ptr(), argmax, N * C * P * Q, H * W);
+  fill_zero(dx, sizeof(T) * N * C * H * W);
+  launch<pool_backward_kernel<T>>(blocks_for(N * C, 64), 64, dx, bad.ptr(), dy, argmax, N * C, H * W, P * Q);
   if (bad.raised()) {  // the first bad index, with the message of cpp/pool.cpp and deepnum._contract
     std::vector<i64> host(N * C * P * Q);
     copy_to_host(host.data(), argmax, sizeof(i64) * host.size());
     check_argmax("max_pool2d_backward", host.data(), N * C * P * Q, H * W);
     throw std::runtime_error("max_pool2d_backward: the device found a bad argmax that its host copy does not have");
   }
-  fill_zero(dx, sizeof(T) * N * C * H * W);
-  launch<pool_backward_kernel<T>>(blocks_for(N * C, 64), 64, dx, dy, argmax, N * C, H * W, P * Q);
 }
 
 DEEPNUM_INSTANTIATE(max_pool2d_forward);

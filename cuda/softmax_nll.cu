@@ -5,10 +5,16 @@
  * Layout: logits, probs, dlogits (N, n_classes); labels (N) int64.
  * Forward: one warp per row (4 rows per block); each lane takes every 32nd class in order and the lanes are
  * combined with a fixed shuffle tree, so the result is deterministic. The per-row losses (double) are summed by
- * one block in a fixed order and the mean is copied to the host (the op returns a Python float).
- * Labels are checked on the device first (a flag copied back): a bad one throws check_labels's std::invalid_argument (cpp/ranges.h) before
- * anything is written, as in cpp/softmax_nll.cpp.
+ * one block in a fixed order into a LossRead, which also holds the labels' range flag: one copy brings both to
+ * the host (the op returns a Python float, so it waits for the device anyway).
+ * Labels are checked by the kernels that read them (no separate pass): a row with a bad label raises the flag
+ * (common.cuh) and contributes no loss; the backward kernel raises it too, and is followed by one 4-byte read of
+ * the flag (it has no other result to read). When the flag is raised the labels are copied to the host and
+ * check_labels (cpp/ranges.h) throws the CPU's std::invalid_argument for the first bad one; the outputs written
+ * so far are discarded with the exception, as nothing is returned.
  */
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "common.cuh"
@@ -20,17 +26,15 @@ namespace {
 
 constexpr int kWarp = 32, kRowsPerBlock = 4;
 
-__global__ void label_range_kernel(int* bad, const i64* labels, i64 N, i64 n_classes) {
-  for (i64 i = grid_start(); i < N; i += grid_stride())
-    if (labels[i] < 0 || labels[i] >= n_classes) *bad = 1;  // every writer stores the same value
-}
+// What softmax_nll_forward copies back, in one copy: the sum of the row losses and the labels' range flag.
+struct LossRead {
+  double sum;
+  int bad_label;
+};
 
-// The range check on the device (a flag copied back); when it is raised, ranges.h's check_labels on a host copy
-// names the first bad label, with the message of the C++ kernels and of deepnum._contract.
-void check_labels_on_device(const i64* labels, i64 N, i64 n_classes, const char* op) {
-  Flag bad;
-  launch<label_range_kernel>(blocks_for(N), kThreads, bad.ptr(), labels, N, n_classes);
-  if (!bad.raised()) return;
+// The flag was raised: ranges.h's check_labels on a host copy names the first bad label, with the message of the
+// C++ kernels and of deepnum._contract.
+[[noreturn]] void throw_bad_label(const i64* labels, i64 N, i64 n_classes, const char* op) {
   std::vector<i64> host(N);
   copy_to_host(host.data(), labels, sizeof(i64) * N);
   check_labels(op, host.data(), N, n_classes);
@@ -49,8 +53,10 @@ __device__ inline T warp_sum(T v) {
   return __shfl_sync(0xffffffffu, v, 0);
 }
 
+// A row with a label outside [0, n) raises *bad and has loss 0 (never used: the op throws).
 template <class T>
-__global__ void softmax_rows_kernel(T* probs, double* row_loss, const T* logits, const i64* labels, i64 N, i64 n) {
+__global__ void softmax_rows_kernel(T* probs, double* row_loss, int* bad, const T* logits, const i64* labels, i64 N,
+                                    i64 n) {
   const int lane = threadIdx.x % kWarp;
   const i64 warp = static_cast<i64>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
   const i64 warps = static_cast<i64>(gridDim.x) * kRowsPerBlock;
@@ -63,24 +69,33 @@ __global__ void softmax_rows_kernel(T* probs, double* row_loss, const T* logits,
     for (i64 j = lane; j < n; j += kWarp) s += ew::softmax_term(l[j], m);
     s = warp_sum(s);
     for (i64 j = lane; j < n; j += kWarp) probs[i * n + j] = ew::softmax_term(l[j], m) / s;
-    if (lane == 0) row_loss[i] = static_cast<double>(ew::nll(s, l[labels[i]] - m));
+    if (lane == 0) {
+      const i64 label = labels[i];
+      const bool ok = label >= 0 && label < n;
+      if (!ok) raise_flag(bad);
+      row_loss[i] = ok ? static_cast<double>(ew::nll(s, l[label] - m)) : 0.0;
+    }
   }
 }
 
-// out[0] = sum of x[0..n) in a fixed order (one block)
+// *out = sum of x[0..n) in a fixed order (one block)
 __global__ void sum_kernel(double* out, const double* x, i64 n) {
   __shared__ double shared[kThreads];
   double acc = 0.0;
   for (i64 i = threadIdx.x; i < n; i += blockDim.x) acc += x[i];
   const double s = block_sum(acc, shared);
-  if (threadIdx.x == 0) out[0] = s;
+  if (threadIdx.x == 0) *out = s;
 }
 
+// An element of a row with a label outside [0, n) raises *bad (its value is never used: the op throws).
 template <class T>
-__global__ void softmax_grad_kernel(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n) {
+__global__ void softmax_grad_kernel(T* dlogits, int* bad, const T* probs, const i64* labels, i64 N, i64 n) {
   const T count = static_cast<T>(N);
-  for (i64 e = grid_start(); e < N * n; e += grid_stride())
-    dlogits[e] = ew::softmax_nll_grad(probs[e], e % n == labels[e / n], count);
+  for (i64 e = grid_start(); e < N * n; e += grid_stride()) {
+    const i64 label = labels[e / n];
+    if (label < 0 || label >= n) raise_flag(bad);
+    dlogits[e] = ew::softmax_nll_grad(probs[e], e % n == label, count);
+  }
 }
 
 }  // namespace
@@ -91,23 +106,27 @@ using namespace cuda;  // the helpers of common.cuh and this file
 template <class T>
 double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, i64 n_classes) {
   // logits and probs are (N,n_classes), labels is (N,)
-  check_labels_on_device(labels, N, n_classes, "softmax_nll_forward");
-  Buffer row_loss(sizeof(double) * N), total(sizeof(double));
+  Buffer row_loss(sizeof(double) * N), result(sizeof(LossRead));
+  LossRead* out = result.as<LossRead>();
+  fill_zero(out, sizeof(LossRead));  // the flag; the sum is written by sum_kernel
   const unsigned blocks =
       static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, limits().max_blocks));
-  launch<softmax_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), logits, labels, N,
-                                 n_classes);
-  launch<sum_kernel>(1, kThreads, total.as<double>(), row_loss.as<double>(), N);
-  double sum = 0.0;
-  copy_to_host(&sum, total.data(), sizeof(double));
-  return sum / static_cast<double>(N);
+  launch<softmax_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), &out->bad_label, logits,
+                                 labels, N, n_classes);
+  launch<sum_kernel>(1, kThreads, &out->sum, row_loss.as<double>(), N);
+  LossRead host;
+  copy_to_host(&host, out, sizeof(LossRead));
+  if (host.bad_label) throw_bad_label(labels, N, n_classes, "softmax_nll_forward");
+  return host.sum / static_cast<double>(N);
 }
 
 template <class T>
 void softmax_nll_backward(T* dlogits, const T* probs, const i64* labels, i64 N, i64 n_classes) {
   // probs and dlogits are (N,n_classes), labels is (N,)
-  check_labels_on_device(labels, N, n_classes, "softmax_nll_backward");
-  launch<softmax_grad_kernel<T>>(blocks_for(N * n_classes), kThreads, dlogits, probs, labels, N, n_classes);
+  Flag bad;
+  launch<softmax_grad_kernel<T>>(blocks_for(N * n_classes), kThreads, dlogits, bad.ptr(), probs, labels, N,
+                                 n_classes);
+  if (bad.raised()) throw_bad_label(labels, N, n_classes, "softmax_nll_backward");
 }
 
 DEEPNUM_INSTANTIATE(softmax_nll_forward);

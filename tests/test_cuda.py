@@ -283,3 +283,54 @@ def test_rnn_truncation_and_clipping_on_the_device(bptt_steps, clip, dtype):
                                                   activation, bptt_steps=bptt_steps, clip=clip)
         for i, (got, want) in enumerate(zip(results["cuda"], results["numpy"])):
             np.testing.assert_allclose(got, want, **tol, err_msg=f"{activation}, output {i}")
+
+
+def _labels(n, bad):
+    """n labels in [0, 11) with the values of ``bad`` ({row: label}) put in."""
+    labels = np.random.default_rng(6).integers(0, 11, n)
+    for row, value in bad.items():
+        labels[row] = value
+    return labels
+
+
+def _argmax(bad):
+    """argmax (2, 3, 4, 4) in [0, 64) (x is (2, 3, 8, 8)) with the values of ``bad`` ({flat index: value}) put in."""
+    argmax = np.random.default_rng(7).integers(0, 64, (2, 3, 4, 4))
+    for index, value in bad.items():
+        argmax.flat[index] = value
+    return argmax
+
+
+_LOGITS = np.random.default_rng(8).standard_normal((700, 11))
+_RANGE_FAULTS = {
+    "forward, label too big then negative": (ops.softmax_nll_forward, _LOGITS, _labels(700, {300: 11, 500: -3})),
+    "forward, every label bad": (ops.softmax_nll_forward, _LOGITS, np.full(700, -1)),
+    "forward, last row": (ops.softmax_nll_forward, _LOGITS, _labels(700, {699: 10**6})),
+    "backward, label negative then too big": (ops.softmax_nll_backward, _LOGITS, _labels(700, {2: -1, 3: 11})),
+    "backward, last row": (ops.softmax_nll_backward, _LOGITS, _labels(700, {699: 11})),
+    "pool, too big then negative": (ops.max_pool2d_backward, np.ones((2, 3, 4, 4)), _argmax({50: 64, 70: -1}),
+                                    (2, 3, 8, 8)),
+    "pool, last index": (ops.max_pool2d_backward, np.ones((2, 3, 4, 4)), _argmax({95: -5}), (2, 3, 8, 8)),
+}
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("what", list(_RANGE_FAULTS))
+def test_bad_labels_and_argmax_raise_the_cpus_message(what):
+    """The kernels find bad labels / argmax as they read them (a device flag); the op then raises the ValueError of
+    the C++ kernels word for word (the first bad value, by ranges.h), and the next call with good data is right."""
+    from test_ops import call_on
+
+    op, *args = _RANGE_FAULTS[what]
+    messages = {}
+    for backend in ("cpp", "cuda"):
+        with pytest.raises(ValueError) as info:
+            call_on(backend, op, *args)
+        messages[backend] = str(info.value)
+    assert messages["cuda"] == messages["cpp"], what
+    good = list(args)
+    good[1] = np.clip(good[1], 0, 10)
+    want, got = call_on("numpy", op, *good), call_on("cuda", op, *good)
+    for w, g in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=f"{what}: the next call")
