@@ -37,26 +37,41 @@ namespace {
 
 // ---- DeviceArray -------------------------------------------------------------------------
 
+// The byte size of a C-contiguous array of this shape and dtype. As numpy, a negative dimension, or a product of the
+// nonzero dimensions and the itemsize beyond int64, is a ValueError naming `who` and the shape; so every partial
+// product of the shape fits in an i64 too (size() and the kernels' index arithmetic cannot overflow).
+std::size_t checked_nbytes(const char* who, const std::vector<i64>& shape, const py::dtype& dtype) {
+  i64 bytes = dtype.itemsize();
+  bool empty = false;
+  for (i64 s : shape) {
+    if (s < 0) throw std::invalid_argument(std::string(who) + ": negative dimension in shape " + shape_str(shape));
+    if (s == 0)
+      empty = true;
+    else if (__builtin_mul_overflow(bytes, s, &bytes))
+      throw std::invalid_argument(std::string(who) + ": shape " + shape_str(shape) + " of " +
+                                  deepnum::contract::dtype_str(dtype) + " is too large (its byte size overflows int64)");
+  }
+  return empty ? 0 : static_cast<std::size_t>(bytes);
+}
+
 struct DeviceArray {
   std::shared_ptr<dc::Buffer> buf;  // nullptr: a _spec array, no memory
   std::size_t offset = 0;           // bytes from the start of buf (views)
   std::vector<i64> shape;
   py::dtype dtype;
 
-  // spec: no memory (for the argument checks only)
-  DeviceArray(std::vector<i64> shape_, py::dtype dtype_, bool spec = false)
+  // who: the entry point named in the errors (DeviceArray.zeros, ...); spec: no memory (for the argument checks only)
+  DeviceArray(const char* who, std::vector<i64> shape_, py::dtype dtype_, bool spec = false)
       : shape(std::move(shape_)), dtype(std::move(dtype_)) {
     const char kind = dtype.kind();
     if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b' && kind != 'c')
-      throw py::type_error("DeviceArray: dtype must be numeric or bool, got " + py::str(dtype).cast<std::string>());
-    i64 bytes = dtype.itemsize();
-    for (i64 s : shape) {
-      if (s < 0) throw std::invalid_argument("DeviceArray: negative dimension in shape " + shape_str(shape));
-      if (s && bytes && __builtin_mul_overflow(bytes, s, &bytes))
-        throw std::invalid_argument("DeviceArray: shape " + shape_str(shape) + " is too large");
-    }
-    if (!spec) buf = std::make_shared<dc::Buffer>(nbytes());
+      throw py::type_error(std::string(who) + ": dtype must be numeric or bool, got " + dtype_name());
+    const std::size_t bytes = checked_nbytes(who, shape, dtype);
+    if (!spec) buf = std::make_shared<dc::Buffer>(bytes);
   }
+  // An uninitialised array for the library's own outputs (the ops' through the adapter below).
+  DeviceArray(std::vector<i64> shape_, py::dtype dtype_)
+      : DeviceArray("DeviceArray.empty", std::move(shape_), std::move(dtype_)) {}
   i64 size() const {
     i64 n = 1;
     for (i64 s : shape) n *= s;
@@ -75,10 +90,16 @@ struct DeviceArray {
       throw std::runtime_error("DeviceArray: this array holds no memory (made by _spec for argument checks only)");
     return static_cast<char*>(buf->data()) + offset;
   }
+  // The copies wait for the device with the GIL released; the arrays are made (and dropped) while it is held.
   py::array to_numpy() const {
-    void* src = ptr();
+    const void* src = ptr();
     py::array out(dtype, std::vector<py::ssize_t>(shape.begin(), shape.end()));
-    dc::copy_to_host(out.mutable_data(), src, nbytes());
+    void* dst = out.mutable_data();
+    const std::size_t bytes = nbytes();
+    {
+      py::gil_scoped_release nogil;
+      dc::copy_to_host(dst, src, bytes);
+    }
     return out;
   }
   static DeviceArray from_numpy(const py::handle& obj) {
@@ -86,14 +107,25 @@ struct DeviceArray {
       throw py::type_error("DeviceArray.from_numpy: expected a numpy.ndarray, got " +
                            py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
     const auto a = py::array::ensure(obj, py::array::c_style);  // a C-ordered copy when needed
-    DeviceArray d(std::vector<i64>(a.shape(), a.shape() + a.ndim()), a.dtype());
-    dc::copy_to_device(d.ptr(), a.data(), d.nbytes());
+    DeviceArray d("DeviceArray.from_numpy", std::vector<i64>(a.shape(), a.shape() + a.ndim()), a.dtype());
+    void* dst = d.ptr();
+    const void* src = a.data();
+    const std::size_t bytes = d.nbytes();
+    {
+      py::gil_scoped_release nogil;
+      dc::copy_to_device(dst, src, bytes);
+    }
     return d;
   }
   DeviceArray copy() const {
     const void* src = ptr();
-    DeviceArray d(shape, dtype);
-    dc::copy_on_device(d.ptr(), src, nbytes());
+    DeviceArray d("DeviceArray.copy", shape, dtype);
+    void* dst = d.ptr();
+    const std::size_t bytes = nbytes();
+    {
+      py::gil_scoped_release nogil;
+      dc::copy_on_device(dst, src, bytes);
+    }
     return d;
   }
   // Rows [start, stop) of the first axis: a C-contiguous view of the same buffer.
@@ -129,15 +161,32 @@ struct DeviceArray {
     if (known != size())
       throw std::invalid_argument("DeviceArray.reshape: cannot reshape size " + std::to_string(size()) +
                                   " into shape " + shape_str(to));
+    checked_nbytes("DeviceArray.reshape", to, dtype);  // an empty array's shape may not grow past int64 either
     DeviceArray v = *this;
     v.shape = std::move(to);
     return v;
   }
 };
 
-std::vector<i64> shape_arg(const py::handle& s) {
-  if (py::isinstance<py::int_>(s)) return {s.cast<i64>()};
-  return s.cast<std::vector<i64>>();
+// A shape argument of `who`: an int or a sequence of ints (numbers.Integral, not bool). A dimension beyond int64 is
+// a ValueError ("too large"), anything else but ints a TypeError, both naming who and the shape.
+std::vector<i64> shape_arg(const char* who, const py::handle& s) {
+  using deepnum::contract::is_int;
+  using deepnum::contract::repr_str;
+  const auto dim = [&](const py::handle& d) -> i64 {
+    if (!is_int(d))
+      throw py::type_error(std::string(who) + ": shape must be an int or a sequence of ints, got " + repr_str(s));
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(d)).ptr(), &overflow);
+    if (overflow) throw std::invalid_argument(std::string(who) + ": shape " + repr_str(s) + " is too large");
+    return v;
+  };
+  if (is_int(s)) return {dim(s)};
+  if (py::isinstance<py::str>(s) || !py::isinstance<py::sequence>(s))
+    throw py::type_error(std::string(who) + ": shape must be an int or a sequence of ints, got " + repr_str(s));
+  std::vector<i64> shape;
+  for (const py::handle d : py::reinterpret_borrow<py::sequence>(s)) shape.push_back(dim(d));
+  return shape;
 }
 
 // The array adapter of cpp/contract.h: DeviceArrays are always C-contiguous and writable.
@@ -159,7 +208,7 @@ struct DeviceArrays {
   static void* data(const Array& a) { return a.ptr(); }
   static Array empty(const std::vector<i64>& shape, const py::dtype& d) { return DeviceArray(shape, d); }
   static Array zeros(const std::vector<i64>& shape, const py::dtype& d) {
-    DeviceArray a(shape, d);
+    DeviceArray a("DeviceArray.zeros", shape, d);
     dc::fill_zero(a.ptr(), a.nbytes());
     return a;
   }
@@ -308,10 +357,10 @@ PYBIND11_MODULE(_cuda, m) {
 
   py::class_<DeviceArray>(m, "DeviceArray", "A C-contiguous array in CUDA device memory (freed with its last handle).")
       .def_static("empty", [](const py::handle& shape, const py::object& dtype) {
-            return DeviceArray(shape_arg(shape), py::dtype::from_args(dtype));
+            return DeviceArray("DeviceArray.empty", shape_arg("DeviceArray.empty", shape), py::dtype::from_args(dtype));
           }, arg("shape"), arg("dtype") = py::dtype::of<float>(), "Uninitialised device array.")
       .def_static("zeros", [](const py::handle& shape, const py::object& dtype) {
-            DeviceArray d(shape_arg(shape), py::dtype::from_args(dtype));
+            DeviceArray d("DeviceArray.zeros", shape_arg("DeviceArray.zeros", shape), py::dtype::from_args(dtype));
             dc::fill_zero(d.ptr(), d.nbytes());
             return d;
           }, arg("shape"), arg("dtype") = py::dtype::of<float>(), "Device array of zeros.")
@@ -321,7 +370,9 @@ PYBIND11_MODULE(_cuda, m) {
       .def("copy", &DeviceArray::copy, "A new device array with the same contents (device-to-device copy).")
       .def("rows", &DeviceArray::rows, arg("start"), arg("stop"),
            "Rows [start, stop) of the first axis: a view sharing this array's memory (no copy).")
-      .def("reshape", [](const DeviceArray& a, const py::handle& shape) { return a.reshape(shape_arg(shape)); },
+      .def("reshape", [](const DeviceArray& a, const py::handle& shape) {
+            return a.reshape(shape_arg("DeviceArray.reshape", shape));
+          },
            arg("shape"), "The same elements in another shape (one -1 allowed): a view sharing this array's memory.")
       .def_property_readonly("shape", &DeviceArray::shape_tuple)
       .def_property_readonly("dtype", [](const DeviceArray& a) { return a.dtype; })
@@ -338,7 +389,7 @@ PYBIND11_MODULE(_cuda, m) {
           });
 
   m.def("_spec", [](const py::handle& shape, const py::object& dtype) {
-        return DeviceArray(shape_arg(shape), py::dtype::from_args(dtype), /*spec=*/true);
+        return DeviceArray("_spec", shape_arg("_spec", shape), py::dtype::from_args(dtype), /*spec=*/true);
       }, arg("shape"), arg("dtype") = py::dtype::of<float>(),
       "A DeviceArray that holds no memory, for testing the argument checks without a GPU (kernels and copies "
       "on it raise RuntimeError).");

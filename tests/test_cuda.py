@@ -2,6 +2,7 @@
 per-element arithmetic) and, marked ``gpu``, what needs one. The op × backend driver in
 test_ops.py runs every op on "cuda" too when a device is present."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,51 @@ def test_info_names_the_cuda_device_or_why_none():
 def test_device_status_never_raises():
     count, reason = _cuda_module().device_status()
     assert count >= 0 and (count > 0 or reason)
+
+
+_NEW = {"DeviceArray.empty": lambda m: m.DeviceArray.empty, "DeviceArray.zeros": lambda m: m.DeviceArray.zeros,
+        "_spec": lambda m: m._spec}
+
+
+@pytest.mark.parametrize("who", list(_NEW))
+def test_device_array_shapes_are_checked_before_anything_is_allocated(who):
+    """As numpy: no negative dimension, and the nonzero dimensions times the itemsize fit an int64 (so no size or
+    index computed from the shape can overflow); a ValueError naming the constructor and the shape, with or
+    without a device."""
+    new = _NEW[who](_cuda_module())
+    with pytest.raises(ValueError, match=rf"^{who}: negative dimension in shape \(2, -1\)$"):
+        new((2, -1), np.float32)
+    with pytest.raises(ValueError, match=rf"^{who}: negative dimension in shape \(0, -3\)$"):
+        new((0, -3), np.int8)
+    for shape, dtype in [((2**62, 2), np.int8), ((2**62,), np.int16), ((2**31, 2**30), np.float32),
+                         ((3, 2**61), np.float64), ((0, 2**62, 2**62), np.float32)]:
+        with pytest.raises(ValueError, match=rf"^{who}: shape {re.escape(str(shape))} of {np.dtype(dtype)} is too large "
+                                             r"\(its byte size overflows int64\)$"):
+            new(shape, dtype)
+        with pytest.raises(ValueError, match="array is too big"):  # numpy draws the same line
+            np.empty(shape, dtype)
+    with pytest.raises(ValueError, match=rf"^{who}: shape \(2, {2**63}\) is too large$"):
+        new((2, 2**63), np.float32)
+    for bad in ([2, 2.0], "ab", None, (True, 2)):
+        with pytest.raises(TypeError, match=rf"^{who}: shape must be an int or a sequence of ints, got "):
+            new(bad, np.float32)
+
+
+def test_device_array_sizes_up_to_the_limit():
+    """The largest shapes that fit are accepted (without memory: _spec), and so is any shape with a 0 that fits."""
+    spec = _cuda_module()._spec
+    for shape, dtype in [((2**63 - 1,), np.int8), ((2**62, 1), np.int8), ((2**60, 2), np.int16),
+                         ((1, 2**59), np.float64), ((7, 0, 2**40), np.float32), ((np.int64(3), np.int32(5)), np.float32)]:
+        a = spec(shape, dtype)
+        size = int(np.prod([int(d) for d in shape], dtype=object))
+        assert a.shape == tuple(int(d) for d in shape) and a.size == size
+        assert a.nbytes == size * np.dtype(dtype).itemsize
+    assert spec(2**62, np.int8).shape == (2**62,)
+    empty = spec((0,), np.float32)
+    with pytest.raises(ValueError, match=r"^DeviceArray.reshape: shape \(0, 4611686018427387904, 2\) of float32 is "
+                                         r"too large"):
+        empty.reshape((0, 2**62, 2))
+    assert empty.reshape((0, 2**40, 3)).shape == (0, 2**40, 3)
 
 
 # ---- host copies of the per-element arithmetic (cuda/elementwise.h) vs the reference ---------
@@ -334,3 +380,4 @@ def test_bad_labels_and_argmax_raise_the_cpus_message(what):
     want, got = call_on("numpy", op, *good), call_on("cuda", op, *good)
     for w, g in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=f"{what}: the next call")
+
