@@ -7,7 +7,12 @@
  * loaded into shared memory with the contiguous dimension of the stored matrix across consecutive threads
  * (coalesced for every transpose), zero-padded at the edges; each thread then accumulates a 4 x 4 register
  * block of c at rows ty + 16·i and columns tx + 16·j (strided, so the stores of a warp are contiguous and the
- * shared-memory reads conflict-free). Each c element is one sum over k in order, so results are deterministic.
+ * shared-memory reads conflict-free). The shared tiles are stored k-major (As[k][i], Bs[k][j]), each row padded
+ * by 8 bytes (66 floats, 65 doubles): a load that runs along k (a not transposed, b transposed) has a warp store
+ * 16 consecutive k of each of two columns, one row apart. With rows of 64 (a multiple of the 32 banks) the 16
+ * fall in one bank, a 16-way conflict (32-way for double); with rows 2 banks longer the 32 floats of a warp, and
+ * the 16 doubles of each half-warp, fall in 32 distinct banks: one pass per store (two for double, the minimum).
+ * Each c element is one sum over k in order, so results are deterministic.
  * Tile rows beyond gridDim.y · 64 are covered by a loop over blockIdx.y (grid.y is capped at 65535).
  */
 #include "common.cuh"
@@ -20,12 +25,15 @@ constexpr int kBM = 64, kBN = 64, kBK = 16, kTM = 4, kTN = 4;
 constexpr int kGemmThreads = (kBM / kTM) * (kBN / kTN);  // 256
 static_assert(kBM * kBK % kGemmThreads == 0 && kBK * kBN % kGemmThreads == 0, "tile loads must divide evenly");
 
+template <class T>
+constexpr int kPad = 8 / sizeof(T);  // shared tile rows 8 bytes longer: no bank conflicts in k-major stores (top)
+
 template <class T, bool TA, bool TB>
 __global__ void __launch_bounds__(kGemmThreads)
     gemm_kernel(T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b, i64 M, i64 N, i64 K,
                 bool accumulate) {
-  __shared__ T As[kBK][kBM];  // As[k][i] = op(a)(row0 + i, k0 + k)
-  __shared__ T Bs[kBK][kBN];  // Bs[k][j] = op(b)(k0 + k, col0 + j)
+  __shared__ T As[kBK][kBM + kPad<T>];  // As[k][i] = op(a)(row0 + i, k0 + k)
+  __shared__ T Bs[kBK][kBN + kPad<T>];  // Bs[k][j] = op(b)(k0 + k, col0 + j)
   const int tid = threadIdx.x, tx = tid % (kBN / kTN), ty = tid / (kBN / kTN);
   const i64 col0 = static_cast<i64>(blockIdx.x) * kBN;
   const i64 m_tiles = (M + kBM - 1) / kBM;
