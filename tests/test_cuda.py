@@ -381,3 +381,75 @@ def test_bad_labels_and_argmax_raise_the_cpus_message(what):
     for w, g in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=f"{what}: the next call")
 
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _split_k_chunks(m, n, k):
+    """The chunk boundaries of gemm.cu's split K for this shape (its block comment), or None when it does not split."""
+    s = min(256 // (_ceil_div(m, 64) * _ceil_div(n, 64)), k // 256)
+    if s < 2:
+        return None
+    kc = _ceil_div(_ceil_div(k, s), 16) * 16
+    return [(k0, min(k, k0 + kc)) for k0 in range(0, k, kc)]
+
+
+# few output tiles and a long K: on both sides of the split (K 511 / 512, tiles 128 / 129 are too slow to emulate)
+_SPLIT_SHAPES = [(8, 8, 512), (8, 8, 511), (1, 1, 777), (70, 8, 3000), (8, 70, 2049), (64, 64, 1000), (65, 70, 4096),
+                 (33, 17, 2500)]
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_split_k_is_the_chunks_summed_in_order(ta, tb, dtype):
+    """Weight-gradient shapes: the split product is, bit for bit, chunk 0 + chunk 1 + ... of the unsplit products of
+    the K chunks (so the order is fixed by the shape), equal to float64 NumPy to rounding, and bit-identical on a
+    rerun."""
+    rng = np.random.default_rng(9)
+    dev = cuda.DeviceArray.from_numpy
+    for m, n, k in _SPLIT_SHAPES:
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        got = ops.gemm(dev(a), dev(b), ta, tb).to_numpy()
+        assert got.tobytes() == ops.gemm(dev(a), dev(b), ta, tb).to_numpy().tobytes(), (m, n, k)
+        want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+        tol = (1e-5 if dtype == np.float32 else 1e-13) * np.sqrt(k)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"m={m} n={n} k={k}")
+        chunks = _split_k_chunks(m, n, k)
+        if chunks is None:
+            continue
+        parts = []
+        for k0, k1 in chunks:
+            a_part = np.ascontiguousarray(a[k0:k1] if ta else a[:, k0:k1])
+            b_part = np.ascontiguousarray(b[:, k0:k1] if tb else b[k0:k1])
+            assert _split_k_chunks(m, n, k1 - k0) is None  # each chunk on its own is one in-order sum
+            parts.append(ops.gemm(dev(a_part), dev(b_part), ta, tb).to_numpy())
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        assert got.tobytes() == total.tobytes(), f"m={m} n={n} k={k}: not the {len(chunks)} chunks summed in order"
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_gradients_with_a_long_batch(dtype):
+    """linear and conv2d dw/db with a batch long enough to split K (dw = xᵀ·dy, conv's over nb·P·Q), against the
+    reference, and bit-identical on a rerun."""
+    from test_ops import call_on
+
+    rng = np.random.default_rng(10)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    cases = [(ops.linear_backward, rng.standard_normal((1500, 10)), rng.standard_normal((1500, 20)),
+              rng.standard_normal((20, 10))),
+             (ops.conv2d_backward, rng.standard_normal((3, 4, 28, 28)), rng.standard_normal((3, 2, 30, 30)),
+              rng.standard_normal((4, 2, 3, 3)))]
+    for op, *args in cases:
+        args = [x.astype(dtype) for x in args]
+        got, again = call_on("cuda", op, *args), call_on("cuda", op, *args)
+        for g, a, w, name in zip(got, again, call_on("numpy", op, *args), ("dx", "dw", "db")):
+            np.testing.assert_allclose(g, w, **tol, err_msg=f"{op.__name__} {name}")
+            assert g.tobytes() == a.tobytes(), f"{op.__name__} {name}: a rerun differs"
