@@ -1,6 +1,7 @@
 """The CUDA backend: what can be checked without a GPU (build, import, errors, host copies of the
 per-element arithmetic) and, marked ``gpu``, what needs one. The op × backend driver in
 test_ops.py runs every op on "cuda" too when a device is present."""
+import contextlib
 import os
 import re
 import shutil
@@ -397,7 +398,7 @@ def _split_k_chunks(m, n, k):
 
 # few output tiles and a long K: on both sides of the split (K 511 / 512, tiles 128 / 129 are too slow to emulate)
 _SPLIT_SHAPES = [(8, 8, 512), (8, 8, 511), (1, 1, 777), (70, 8, 3000), (8, 70, 2049), (64, 64, 1000), (65, 70, 4096),
-                 (33, 17, 2500)]
+                 (33, 17, 2500), (200, 8, 1024)]
 
 
 @pytest.mark.gpu
@@ -453,3 +454,64 @@ def test_weight_gradients_with_a_long_batch(dtype):
         for g, a, w, name in zip(got, again, call_on("numpy", op, *args), ("dx", "dw", "db")):
             np.testing.assert_allclose(g, w, **tol, err_msg=f"{op.__name__} {name}")
             assert g.tobytes() == a.tobytes(), f"{op.__name__} {name}: a rerun differs"
+
+
+def _emulated_limits(max_blocks, conv_chunk_elems):
+    """A context with the emulated build's Limits shrunk (cuda/common.cuh), restored after."""
+    module = _cuda_module()
+
+    @contextlib.contextmanager
+    def limits():
+        previous = module._set_limits(max_blocks, conv_chunk_elems)
+        try:
+            yield
+        finally:
+            module._set_limits(*previous)
+
+    return limits()
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_dw_adds_split_chunks_of_images_in_order(dtype):
+    """conv2d's dw is accumulated over chunks of images (gemm_accumulate with accumulate=true), each chunk's gemm
+    split in K when it is long: against the reference, and bit-identical on a rerun. The emulated build shrinks the
+    chunk size (3 chunks of 2, 2 and 1 images: K = 512 split, 512 split and accumulated, 256 unsplit and
+    accumulated); on a GPU the shape is large enough for 3 chunks of the default size."""
+    from test_ops import call_on
+
+    module = _cuda_module()
+    rng = np.random.default_rng(11)
+    if module.EMULATED:
+        n, hw, limits = 5, 18, _emulated_limits(65535, 9 * 16 * 16 * 2)
+    else:  # 2^24 / (9 · 128²) = 113 images per chunk
+        n, hw, limits = 230, 130, contextlib.nullcontext()
+    dy = rng.standard_normal((n, 4, hw - 2, hw - 2)).astype(dtype)
+    x = rng.standard_normal((n, 1, hw, hw)).astype(dtype)
+    w = rng.standard_normal((4, 1, 3, 3)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    with limits:
+        got = call_on("cuda", ops.conv2d_backward, dy, x, w, need_dx=False)
+        again = call_on("cuda", ops.conv2d_backward, dy, x, w, need_dx=False)
+    want = call_on("numpy", ops.conv2d_backward, dy, x, w, need_dx=False)
+    for g, a, r, name in zip(got[1:], again[1:], want[1:], ("dw", "db")):
+        np.testing.assert_allclose(g, r, **tol, err_msg=name)
+        assert g.tobytes() == a.tobytes(), f"{name}: a rerun differs"
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_split_k_under_a_small_grid_cap():
+    """Emulated build: with grid.y capped at 1 block, the blockIdx.y loop of the split kernel gives the same bits."""
+    module = _cuda_module()
+    if not module.EMULATED:
+        pytest.skip("needs the emulated build's _set_limits")
+    rng = np.random.default_rng(12)
+    dev = cuda.DeviceArray.from_numpy
+    for m, n, k in [(200, 8, 1024), (130, 70, 600)]:
+        a, b = dev(rng.standard_normal((k, m)).astype(np.float32)), dev(rng.standard_normal((k, n)).astype(np.float32))
+        want = ops.gemm(a, b, True, False).to_numpy()
+        with _emulated_limits(1, 1 << 24):
+            got = ops.gemm(a, b, True, False).to_numpy()
+        assert got.tobytes() == want.tobytes(), (m, n, k)
