@@ -466,21 +466,6 @@ def test_weight_gradients_with_a_long_batch(dtype):
             assert g.tobytes() == a.tobytes(), f"{op.__name__} {name}: a rerun differs"
 
 
-def _emulated_limits(max_blocks, conv_chunk_elems):
-    """A context with the emulated build's Limits shrunk (cuda/common.cuh), restored after."""
-    module = _cuda_module()
-
-    @contextlib.contextmanager
-    def limits():
-        previous = module._set_limits(max_blocks, conv_chunk_elems)
-        try:
-            yield
-        finally:
-            module._set_limits(*previous)
-
-    return limits()
-
-
 @pytest.mark.gpu
 @needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -489,12 +474,11 @@ def test_conv2d_dw_adds_split_chunks_of_images_in_order(dtype):
     split in K when it is long: against the reference, and bit-identical on a rerun. The emulated build shrinks the
     chunk size (3 chunks of 2, 2 and 1 images: K = 512 split, 512 split and accumulated, 256 unsplit and
     accumulated); on a GPU the shape is large enough for 3 chunks of the default size."""
-    from test_ops import call_on
+    from test_ops import call_on, emulated_limits
 
-    module = _cuda_module()
     rng = np.random.default_rng(11)
-    if module.EMULATED:
-        n, hw, limits = 5, 18, _emulated_limits(65535, 9 * 16 * 16 * 2)
+    if cuda.is_emulated():
+        n, hw, limits = 5, 18, emulated_limits(65535, 9 * 16 * 16 * 2)
     else:  # 2^24 / (9 · 128²) = 113 images per chunk
         n, hw, limits = 230, 130, contextlib.nullcontext()
     dy = rng.standard_normal((n, 4, hw - 2, hw - 2)).astype(dtype)
@@ -510,18 +494,17 @@ def test_conv2d_dw_adds_split_chunks_of_images_in_order(dtype):
         assert g.tobytes() == a.tobytes(), f"{name}: a rerun differs"
 
 
-@pytest.mark.gpu
-@needs_gpu
+@pytest.mark.emulated
+@pytest.mark.skipif(not cuda.is_emulated(), reason="not the emulated CUDA build (DEEPNUM_CUDA=EMULATE)")
 def test_split_k_under_a_small_grid_cap():
-    """Emulated build: with grid.y capped at 1 block, the blockIdx.y loop of the split kernel gives the same bits."""
-    module = _cuda_module()
-    if not module.EMULATED:
-        pytest.skip("needs the emulated build's _set_limits")
+    """With grid.y capped at 1 block, the blockIdx.y loop of the split kernel gives the same bits."""
+    from test_ops import emulated_limits
+
     rng = np.random.default_rng(12)
     dev = cuda.DeviceArray.from_numpy
     for m, n, k in [(200, 8, 1024), (130, 70, 600)]:
         a, b = dev(rng.standard_normal((k, m)).astype(np.float32)), dev(rng.standard_normal((k, n)).astype(np.float32))
         want = ops.gemm(a, b, True, False).to_numpy()
-        with _emulated_limits(1, 1 << 24):
+        with emulated_limits(1, 1 << 24):
             got = ops.gemm(a, b, True, False).to_numpy()
         assert got.tobytes() == want.tobytes(), (m, n, k)
