@@ -500,7 +500,8 @@ i64 count_unequal(const py::handle& a_obj, const py::handle& b_obj) {
 
 DeviceArray concat(const py::handle& arrays_obj) {
   if (!py::isinstance<py::sequence>(arrays_obj) || py::isinstance<py::str>(arrays_obj))
-    throw py::type_error("concat: arrays must be a sequence of deepnum.cuda.DeviceArrays, got " + type_name(arrays_obj));
+    throw py::type_error("concat: arrays must be a sequence of deepnum.cuda.DeviceArrays, got " +
+                         type_name(arrays_obj));
   const auto items = py::reinterpret_borrow<py::sequence>(arrays_obj);
   if (items.size() == 0) throw std::invalid_argument("concat: needs at least one array");
   std::vector<DeviceArray> arrays;

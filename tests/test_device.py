@@ -82,11 +82,16 @@ def _bad_calls(spec):
     return [
         ("take_rows", (np.zeros((3, 2), f32), np.zeros(2, i64)), TypeError,
          "take_rows: a must be a deepnum.cuda.DeviceArray, got numpy.ndarray"),
-        ("take_rows", (spec((3, 2)), spec(2, f32)), TypeError, "take_rows: index must be int64 on the device, got float32"),
-        ("take_rows", (spec((3, 2)), np.zeros(2, f32)), TypeError, "take_rows: index must be an integer array, got float32"),
-        ("take_rows", (spec((3, 2)), spec((2, 1), i64)), ValueError, r"take_rows: index must be 1-D, got shape \(2, 1\)"),
-        ("take_rows", (spec((3, 2)), np.zeros((1, 2), i64)), ValueError, r"take_rows: index must be 1-D, got shape \(1, 2\)"),
-        ("take_rows", (spec(()), spec(2, i64)), ValueError, r"take_rows: a must have at least 1 dimension, got shape \(\)"),
+        ("take_rows", (spec((3, 2)), spec(2, f32)), TypeError,
+         "take_rows: index must be int64 on the device, got float32"),
+        ("take_rows", (spec((3, 2)), np.zeros(2, f32)), TypeError,
+         "take_rows: index must be an integer array, got float32"),
+        ("take_rows", (spec((3, 2)), spec((2, 1), i64)), ValueError,
+         r"take_rows: index must be 1-D, got shape \(2, 1\)"),
+        ("take_rows", (spec((3, 2)), np.zeros((1, 2), i64)), ValueError,
+         r"take_rows: index must be 1-D, got shape \(1, 2\)"),
+        ("take_rows", (spec(()), spec(2, i64)), ValueError,
+         r"take_rows: a must have at least 1 dimension, got shape \(\)"),
         ("swap01", (spec(4),), ValueError, r"swap01: a must have at least 2 dimensions, got shape \(4,\)"),
         ("swap01", ([1, 2],), TypeError, "swap01: a must be a deepnum.cuda.DeviceArray, got list"),
         ("last_step", (spec((2, 3)), 0), ValueError, "last_step: steps must be >= 1, got 0"),
@@ -109,7 +114,8 @@ def _bad_calls(spec):
                                                                          r"arrays\[1\] is float64"),
         ("concat", ([spec((2, 3)), np.zeros((1, 3), f32)],), TypeError,
          r"concat: arrays\[1\] must be a deepnum.cuda.DeviceArray, got numpy.ndarray"),
-        ("sigmoid_bce", (spec((2, 3)), spec((3, 2))), ValueError, r"sigmoid_bce: z has shape \(2, 3\) but y has shape \(3, 2\)"),
+        ("sigmoid_bce", (spec((2, 3)), spec((3, 2))), ValueError,
+         r"sigmoid_bce: z has shape \(2, 3\) but y has shape \(3, 2\)"),
         ("sigmoid_bce", (spec(3), spec(3, np.float64)), TypeError,
          "sigmoid_bce: z and y must have one dtype, got float32 and float64"),
         ("sigmoid_bce_grad", (spec(3, i64), spec(3, i64)), TypeError,
@@ -354,8 +360,12 @@ def test_the_other_recipes_run_on_cuda_as_on_cpp(name):
     cpu, dev = results["cpu"], results["cuda"]
     assert dev.model.device == "cuda"
     assert dev.train_error == pytest.approx(cpu.train_error, abs=1e-12)
+    assert dev.history.keys() == cpu.history.keys()
     for key, value in cpu.history.items():
-        np.testing.assert_allclose(dev.history[key], value, rtol=1e-4, err_msg=key)
+        if value is None:  # binary-addition's updates_to_100, not reached in 20 updates
+            assert dev.history[key] is None, key
+        else:
+            np.testing.assert_allclose(dev.history[key], value, rtol=1e-4, err_msg=key)
     for key, p in cpu.model.state_dict().items():
         np.testing.assert_allclose(dev.model.state_dict()[key], p, rtol=1e-4, atol=1e-5, err_msg=key)
 
@@ -422,7 +432,8 @@ def test_a_checkpoint_written_on_one_device_resumes_on_the_other(tmp_path, first
     assert resumed.device == then
     for slots in resumed.optimizer.state.values():
         assert ops.array_namespace(slots["m"], slots["v"]).name == then and type(slots["t"]) is np.ndarray
-    history.pop("epoch_seconds"), expected.pop("epoch_seconds")
+    history.pop("epoch_seconds")
+    expected.pop("epoch_seconds")
     _assert_close(resumed, history, whole, expected, 1e-9, f"{first} -> {then}")
 
 
@@ -458,8 +469,8 @@ def test_weights_saved_on_cuda_load_on_either_device(tmp_path):
     for device in ("cpu", "cuda"):
         loaded = Sequential.load(tmp_path / "m.npz", device=device)
         assert loaded.device == device
-        got = ops.array_namespace(p := loaded.predict_proba(x.astype(np.float32))).to_host(p)
-        np.testing.assert_allclose(got, probs.to_numpy(), rtol=1e-5, atol=1e-6)
+        got = loaded.predict_proba(x.astype(np.float32))
+        np.testing.assert_allclose(ops.array_namespace(got).to_host(got), probs.to_numpy(), rtol=1e-5, atol=1e-6)
     assert isinstance(model.predict(x.astype(np.float32)), cuda.DeviceArray)
     assert model.evaluate((x.astype(np.float32), y)).keys() == {"loss", "accuracy", "error"}
 
