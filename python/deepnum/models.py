@@ -167,7 +167,7 @@ class Sequential:
         _check_count(op, "batch_size", batch_size, 1)
         if len(x) == 0:
             raise ValueError(f"{op}: x is empty (0 examples); give at least one")
-        return (self.xp.rows(x, i, i + batch_size) for i in range(0, len(x), batch_size))
+        return (self.xp.rows(x, i, min(i + batch_size, len(x))) for i in range(0, len(x), batch_size))
 
     def predict_proba(self, x, batch_size=1000):
         """Probabilities from the head (softmax or sigmoid of the logits), computed in batches, on the model's side."""
@@ -192,7 +192,7 @@ class Sequential:
         x, y = self.place(x, y)
         head, total, wrong, count = self.layers[-1], 0.0, 0, 0
         for i, xb in enumerate(self._batches("evaluate", x, batch_size)):
-            yb = self.xp.rows(y, i * batch_size, (i + 1) * batch_size)
+            yb = self.xp.rows(y, i * batch_size, i * batch_size + len(xb))
             logits = self.forward(xb)
             total += head.loss(yb) * len(xb)
             wrong += self.xp.count_unequal(head.predictions(logits), yb)
