@@ -98,7 +98,7 @@ class Sequential:
         each batch being converted when it is used; DeviceArrays are copied to the host once."""
         if self.xp is _HOST and ops.array_namespace(x) is _HOST and ops.array_namespace(y) is _HOST:
             return x, y
-        return self._inputs(x, "Sequential.place"), None if y is None else self.layers[-1].place_targets(y)
+        return self._inputs(x, "Sequential.place"), None if y is None else self.layers[-1].place_targets(y, self.dtype)
 
     def _inputs(self, x, op):
         """The inputs x on the model's side, C-contiguous in its dtype (no copy when they are already)."""
@@ -124,7 +124,7 @@ class Sequential:
         is not finite raises TrainingDiverged and leaves the parameters as they were."""
         if self.optimizer is None:
             raise RuntimeError("train_step: no optimizer; pass one to fit() or set model.optimizer")
-        xb, yb = self._inputs(xb, "train_step"), self.layers[-1].place_targets(yb)
+        xb, yb = self._inputs(xb, "train_step"), self.layers[-1].place_targets(yb, self.dtype)
         fused = self._fused_mlp_step(xb)
         if fused:
             dense = self.layers[:-1]
