@@ -104,7 +104,10 @@ def _info(args):
     if "cpp" in _backend.available():
         print(f"CPU SIMD level: {_backend.load('cpp').simd_level()}")
     reason = cuda.unavailable_reason()
-    print(f"CUDA device: {cuda.device_name()}" if reason is None else f"CUDA device: none ({reason})")
+    if reason is not None:
+        print(f"CUDA device: none ({reason})")
+    else:
+        print("CUDA device: cuda (emulated on the CPU)" if cuda.is_emulated() else f"CUDA device: {cuda.device_name()}")
     return 0
 
 
