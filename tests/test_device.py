@@ -4,6 +4,8 @@ device gather, checkpoints moving between the devices, and the dataset copied to
 
 Without a device, the argument checks still run (``_spec`` arrays hold no memory, and every check comes before
 the output is allocated); the rest is marked ``gpu`` and runs on a GPU or on the emulated build."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -14,6 +16,7 @@ from deepnum import _cudabackend, cli, cuda, models, nn, ops, recipes
 from deepnum._host import HOST
 from deepnum.models import Sequential
 from deepnum.optim import SGD, Adam
+from test_ops import emulated_limits, needs_emulated
 
 needs_gpu = pytest.mark.skipif(not cuda.is_available(), reason=str(cuda.unavailable_reason()))
 no_gpu = pytest.mark.skipif(cuda.is_available(), reason="a CUDA device is present")
@@ -236,23 +239,41 @@ def test_count_unequal_is_reduced_on_the_device(n, dtypes, seed):
 @pytest.mark.gpu
 @needs_gpu
 def test_count_unequal_and_sigmoid_bce_beyond_the_grid_cap():
-    """More elements than blocks_for's cap × block size take the grid-stride loops (the emulated build shrinks
-    the cap, _set_limits, so this stays small there)."""
-    module = _cuda_module()
-    emulated = getattr(module, "EMULATED", False)
-    n = 3 * 256 + 1001 if emulated else 256 * 65535 + 1000
+    """More elements than blocks_for's cap × block size take the grid-stride loops, and the sums more partials
+    than one block's threads (the emulated build shrinks the cap, so this stays small there)."""
+    n = 3 * 256 + 1001 if cuda.is_emulated() else 256 * 65535 + 1000
     rng = np.random.default_rng(7)
     a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
     z, y = rng.standard_normal(n), rng.random(n)
-    previous = module._set_limits(3, 1 << 24) if emulated else None
-    try:
+    with emulated_limits(3, 1 << 24) if cuda.is_emulated() else contextlib.nullcontext():
         assert DEVICE.count_unequal(_dev(a), _dev(b)) == HOST.count_unequal(a, b)
         np.testing.assert_allclose(DEVICE.sigmoid_bce(_dev(z), _dev(y)), HOST.sigmoid_bce(z, y), rtol=1e-12)
         _same(DEVICE.take_rows(_dev(z), np.arange(n)[::-1].copy()), z[::-1].copy())
         _same(DEVICE.positive(_dev(z)), HOST.positive(z))
-    finally:
-        if emulated:
-            module._set_limits(*previous)
+
+
+@pytest.mark.emulated
+@needs_emulated
+@pytest.mark.parametrize("max_blocks", [1, 2])
+@given(rows=ROWS, n=st.sampled_from([1, 3, 10]), seed=st.integers(0, 2**16))
+def test_array_functions_past_the_grid_cap(max_blocks, rows, n, seed):
+    """Every array function with the grid capped at 1 or 2 blocks: the grid-stride loops of the per-row kernels
+    (argmax, softmax: a thread per row) and of the gathers and transposes take their tails."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((rows, n, 3))
+    y = (rng.random(z.shape) < 0.5).astype(z.dtype)
+    index = rng.integers(0, rows, 2 * rows) if rows else np.zeros(0, np.int64)
+    with emulated_limits(max_blocks, 1 << 24):
+        _same(DEVICE.take_rows(_dev(z), _dev(index)), HOST.take_rows(z, index))
+        _same(DEVICE.swap01(_dev(z)), HOST.swap01(z))
+        _same(DEVICE.argmax(_dev(z)), HOST.argmax(z))
+        _same(DEVICE.softmax(_dev(z)), HOST.softmax(z), exact=False)
+        _same(DEVICE.positive(_dev(z)), HOST.positive(z))
+        _same(DEVICE.sigmoid_bce_grad(_dev(z), _dev(y)), HOST.sigmoid_bce_grad(z, y))
+        _same(DEVICE.add_l1(_dev(z), _dev(y), 0.5), HOST.add_l1(z, y, 0.5))
+        _same(DEVICE.count_unequal(DEVICE.positive(_dev(z)), _dev(y)), HOST.count_unequal(HOST.positive(z), y))
+        if rows:
+            np.testing.assert_allclose(DEVICE.sigmoid_bce(_dev(z), _dev(y)), HOST.sigmoid_bce(z, y), rtol=1e-13)
 
 
 @pytest.mark.gpu
