@@ -22,6 +22,9 @@
 #include <vector>
 
 #include "../cpp/contract.h"
+#ifdef DEEPNUM_CUDA_EMULATE
+#include "common.cuh"  // Limits
+#endif
 #include "check.h"
 #include "device.h"
 #include "elementwise.h"
@@ -354,6 +357,24 @@ PYBIND11_MODULE(_cuda, m) {
       }, "Wait for all kernels (reports asynchronous errors).");
 
   deepnum::contract::bind_ops<DeviceArrays>(m);
+
+#ifdef DEEPNUM_CUDA_EMULATE
+  m.attr("EMULATED") = true;
+  m.def("_set_limits", [](i64 max_blocks, i64 conv_chunk_elems) {
+        auto& limits = dc::emulated_limits();
+        const py::tuple previous = py::make_tuple(limits.max_blocks, limits.conv_chunk_elems);
+        if (max_blocks < 1 || max_blocks > 65535 || conv_chunk_elems < 1)
+          throw std::invalid_argument("_set_limits: need 1 <= max_blocks <= 65535 and conv_chunk_elems >= 1, got " +
+                                      std::to_string(max_blocks) + " and " + std::to_string(conv_chunk_elems));
+        limits.max_blocks = max_blocks;
+        limits.conv_chunk_elems = conv_chunk_elems;
+        return previous;
+      }, arg("max_blocks"), arg("conv_chunk_elems"),
+      "Emulated build only: set the grid cap and conv2d's chunk size (cuda/common.cuh's Limits) and return the "
+      "previous pair, so that tests reach shapes past each limit at small sizes.");
+#else
+  m.attr("EMULATED") = false;
+#endif
 
   m.def("_host_activation_forward", &host_activation_forward, arg("x"), arg("act"), arg("alpha"));
   m.def("_host_activation_backward", &host_activation_backward, arg("y"), arg("dy"), arg("act"), arg("alpha"));

@@ -24,7 +24,8 @@ struct Limits {
   i64 conv_chunk_elems = i64{1} << 24;  // target size of conv2d's scratch buffers per chunk of images
 };
 #ifdef DEEPNUM_CUDA_EMULATE
-inline const Limits& limits() { return emulate::limits(); }
+Limits& emulated_limits();  // cuda/emulate/runtime.cpp
+inline const Limits& limits() { return emulated_limits(); }
 #else
 constexpr Limits limits() { return {}; }
 #endif
