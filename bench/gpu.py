@@ -311,18 +311,13 @@ def run_ops(cases, mode, only, log):
 
 # ---- training epochs ----------------------------------------------------------------------------
 
-def _host(a):
-    return a.to_numpy() if isinstance(a, cuda.DeviceArray) else a
-
-
 class FitTrainer:
-    """A recipe's model trained by ``Sequential.fit``, one epoch per call: on the GPU
-    (``device="cuda"``) or on the host's selected backend."""
+    """A recipe's model (built as bench.epochs builds it, on the host) trained by ``Sequential.fit``, one
+    epoch per call: on the GPU (``device="cuda"``: the first fit moves the model there) or on the host's
+    selected backend."""
 
     def __init__(self, recipe, batch, device=None, lr=None):
-        self.model, self.batch, self.device = recipe.build(0), batch, device
-        self.model.optimizer = recipe.optimizer(batch, EPOCH)
-        self.model.optimizer.lr = lr or self.model.optimizer.lr
+        self.model, self.batch, self.device = _trainer("cpp", recipe, batch, lr), batch, device
 
     def epoch(self, x, y):
         """One epoch over (x, y); its training loss."""
@@ -331,10 +326,11 @@ class FitTrainer:
         return history["train_loss"][-1]
 
     def one_step(self, x, y):
-        """The loss of one step and the change it made to every parameter (as bench.epochs._one_step)."""
-        before = {k: _host(p).copy() for k, p in self.model.state_dict().items()}
+        """The loss of one step and the change it made to every parameter (as bench.epochs._one_step;
+        state_dict() is NumPy copies on either device)."""
+        before = self.model.state_dict()
         loss = self.epoch(x[:self.batch], y[:self.batch])
-        return (loss, *(_host(p) - before[k] for k, p in sorted(self.model.state_dict().items())))
+        return (loss, *(p - before[k] for k, p in sorted(self.model.state_dict().items())))
 
 
 class TorchGpuNet(bl.TorchNet):
@@ -376,10 +372,9 @@ def _epoch_runner(impl, recipe, batch, x, y):
                    "no deepnum cuda epoch")
     if impl == "torch":
         tx, ty = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
-        model = recipe.build(0)
-        opt = recipe.optimizer(batch, EPOCH)
-        check = TorchGpuNet(model, 1.0, opt.l2).one_step(tx, ty, batch)
-        net = TorchGpuNet(model, opt.lr, opt.l2)
+        model = _trainer("cpp", recipe, batch)  # the initial weights and SGD settings to copy
+        check = TorchGpuNet(model, 1.0, model.optimizer.l2).one_step(tx, ty, batch)
+        net = TorchGpuNet(model, model.optimizer.lr, model.optimizer.l2)
         return check, lambda lo, hi: net.epoch(tx[lo:hi], ty[lo:hi], batch)
     device = "cuda" if impl == "cuda" else None
     check = FitTrainer(recipe, batch, device, lr=1.0).one_step(x, y)

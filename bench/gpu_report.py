@@ -159,9 +159,9 @@ def markdown(result):
         ["method", f"float32; every result checked first (ops: relative error against float64 PyTorch; epochs: one "
                    f"step with lr 1 against the NumPy reference); one warm-up; median of {settings['repeats']} samples "
                    f"of ≥ {settings['min_time'] * 1e3:g} ms, timed between device synchronisations; ± is half the "
-                   f"interquartile range; TF32 off except in the TF32 column; cuDNN benchmark mode on. Epochs: "
-                   f"{settings['epoch_samples']:,} samples in {settings['epoch_segments']} segments (one fit epoch "
-                   f"each, the copy to the device included), each scaled to 50,000 samples"],
+                   f"interquartile range; TF32 off except in the TF32 column; cuDNN benchmark mode on. Epochs: the "
+                   f"samples timed in {settings['epoch_segments']} segments (one fit epoch each, its copy to the "
+                   f"device included), each scaled to 50,000 samples; cpp in the same process, on all cores"],
         ["speed-ups", "the other implementation's median time ÷ deepnum cuda's, same run: > 1 means deepnum cuda "
                       "is faster"],
     ])
