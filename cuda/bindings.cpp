@@ -24,6 +24,9 @@
 #include "../cpp/contract.h"
 #ifdef DEEPNUM_CUDA_EMULATE
 #include "common.cuh"  // Limits
+namespace deepnum::emulate {
+std::vector<int> selftest(const std::string& name, int base);  // emulate/selftest.cpp
+}
 #endif
 #include "check.h"
 #include "device.h"
@@ -372,6 +375,8 @@ PYBIND11_MODULE(_cuda, m) {
       }, arg("max_blocks"), arg("conv_chunk_elems"),
       "Emulated build only: set the grid cap and conv2d's chunk size (cuda/common.cuh's Limits) and return the "
       "previous pair, so that tests reach shapes past each limit at small sizes.");
+  m.def("_emulation_selftest", &deepnum::emulate::selftest, arg("name"), arg("base") = 0,
+        "Emulated build only: run one of emulate/selftest.cpp's kernels (64 ints out), for tests of the emulation.");
 #else
   m.attr("EMULATED") = false;
 #endif

@@ -117,10 +117,20 @@ def test_info_names_the_cuda_device_or_why_none():
     done = subprocess.run([sys.executable, "-m", "deepnum.cli", "info"], capture_output=True, text=True, check=True)
     line = [l for l in done.stdout.splitlines() if l.startswith("CUDA device:")]
     assert len(line) == 1, done.stdout
-    if cuda.is_available():
+    if cuda.is_emulated():
+        assert line[0] == "CUDA device: cuda (emulated on the CPU)"
+    elif cuda.is_available():
         assert "compute capability" in line[0]
     else:
         assert line[0].startswith("CUDA device: none (") and cuda.unavailable_reason() in line[0]
+
+
+def test_the_emulated_build_is_only_where_it_was_asked_for():
+    """A normal install builds _cuda with nvcc (or not at all), never the emulation (DEEPNUM_CUDA=EMULATE, for tests);
+    the emulated CI job says so with DEEPNUM_REQUIRE_GPU=emulated."""
+    asked = os.environ.get("DEEPNUM_REQUIRE_GPU") == "emulated"
+    assert cuda.is_emulated() == asked, ("the emulated _cuda is loaded: set DEEPNUM_REQUIRE_GPU=emulated to test it"
+                                         if cuda.is_emulated() else "DEEPNUM_REQUIRE_GPU=emulated, but _cuda is not")
 
 
 def test_device_status_never_raises():

@@ -20,6 +20,9 @@ HOST_BACKENDS = ["cpp", "numba", "numpy"]  # never skipped: a missing build is a
 CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not cuda.is_available(),
                                                                        reason=str(cuda.unavailable_reason()))])
 BACKENDS = [CUDA] + HOST_BACKENDS
+needs_gpu = pytest.mark.skipif(not cuda.is_available(), reason=str(cuda.unavailable_reason()))
+needs_emulated = pytest.mark.skipif(not cuda.is_emulated(),
+                                    reason="not the emulated CUDA build (DEEPNUM_CUDA=EMULATE)")
 TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 GRADIENT_CASES = [name for name, case in CASES.items() if case.backward is not None]
 
@@ -313,6 +316,85 @@ def test_deterministic_across_threads(op, backend, data):
         deepnum.set_num_threads(threads)
     assert first == again, f"{op}: two runs differ"
     assert first == single, f"{op}: 1 and 2 threads differ"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", list(CASES))
+@pytest.mark.gpu
+@needs_gpu
+@given(data=st.data())
+def test_cuda_deterministic_across_reruns(op, dtype, data):
+    """On the device, the same inputs give bit-identical outputs (no atomics, sums in a fixed order)."""
+    case = on_backend(CASES[op], "cuda")
+    kw = case.draw(data, dtype, small=False)
+    assert bits(case.forward(kw)) == bits(case.forward(kw)), f"{op}: two runs differ [{describe(kw)}]"
+    if case.backward is not None:
+        outs = case.forward(kw)
+        cots = [np.ones_like(np.asarray(outs[j])) for j in case.diff_outputs]
+        once, again = case.backward(kw, outs, cots), case.backward(kw, outs, cots)
+        assert all(bits([once[k]]) == bits([again[k]]) for k in once), f"{op} backward: two runs differ"
+
+
+@contextlib.contextmanager
+def emulated_limits(max_blocks, conv_chunk_elems):
+    """The emulated build's grid cap and conv2d chunk size shrunk for the block (cuda/common.cuh's Limits)."""
+    from deepnum import _cuda
+    previous = _cuda._set_limits(max_blocks, conv_chunk_elems)
+    try:
+        yield
+    finally:
+        _cuda._set_limits(*previous)
+
+
+@pytest.mark.parametrize("max_blocks, conv_chunk_elems", [(1, 1), (2, 50)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", list(CASES))
+@pytest.mark.emulated
+@needs_emulated
+@given(data=st.data())
+def test_cuda_past_the_grid_limits(op, dtype, max_blocks, conv_chunk_elems, data):
+    """Every op with the grid capped at 1 or 2 blocks and conv2d's chunks at 1 image or a few: the driver's shapes
+    then pass the limits in cuda/ (grid-stride tails past 256 or 512 elements, softmax's 4 rows per block, the
+    bias-gradient blocks, conv2d's chunks of images); forward and backward match the reference. gemm's blockIdx.y
+    loop and the column-sum blocks need more rows and columns: test_cuda_gemm_and_linear_past_the_grid_limits."""
+    case = on_backend(CASES[op], "cuda")
+    kw = case.draw(data, dtype, small=False)
+    with emulated_limits(max_blocks, conv_chunk_elems):
+        got = case.forward(kw)
+        grads = None
+        if case.backward is not None:
+            cots = [np.ones_like(np.asarray(got[j])) for j in case.diff_outputs]
+            grads = case.backward(kw, got, cots)
+    ref = CASES[op]
+    assert_same(got, run(ref, "numpy", kw), f"{op} forward, {max_blocks} blocks [{describe(kw)}]", dtype)
+    if grads is not None:
+        with deepnum.use_backend("numpy"):
+            want = ref.backward(kw, ref.forward(kw), cots)
+        assert_same(tuple(grads[k] for k in sorted(grads)), tuple(want[k] for k in sorted(want)),
+                    f"{op} backward, {max_blocks} blocks [{describe(kw)}]", dtype)
+
+
+@pytest.mark.parametrize("max_blocks", [1, 2])
+@pytest.mark.parametrize("m", [65, 130, 200])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.emulated
+@needs_emulated
+def test_cuda_gemm_and_linear_past_the_grid_limits(m, trans_a, trans_b, max_blocks):
+    """More 64-row tiles than grid.y (gemm's blockIdx.y loop) and more 32-column groups than blocks (linear's
+    column sums), against float64 NumPy."""
+    rng = np.random.default_rng(m)
+    k, n = 19, 70
+    a = rng.standard_normal((k, m) if trans_a else (m, k))
+    b = rng.standard_normal((n, k) if trans_b else (k, n))
+    want = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    with emulated_limits(max_blocks, 1 << 24):
+        got = call_on("cuda", ops.gemm, a, b, trans_a, trans_b)
+        x, w, dy = rng.standard_normal((m, k)), rng.standard_normal((k, n)), rng.standard_normal((m, n))
+        y = call_on("cuda", ops.linear_forward, x, w, np.zeros(n))
+        dx, dw, db = call_on("cuda", ops.linear_backward, dy, x, w)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for g, w_ in ((y, x @ w), (dx, dy @ w.T), (dw, x.T @ dy), (db, dy.sum(0))):
+        np.testing.assert_allclose(g, w_, rtol=1e-12, atol=1e-11)
 
 
 def large_inputs(rng):

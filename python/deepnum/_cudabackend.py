@@ -46,6 +46,12 @@ def unavailable_reason():
     return None if count > 0 else f"no CUDA device: {reason}"
 
 
+def is_emulated():
+    """True when the loaded deepnum._cuda is the emulated build (DEEPNUM_CUDA=EMULATE: the CUDA kernels run on
+    the CPU, for tests)."""
+    return _cuda is not None and _cuda.EMULATED
+
+
 def is_available():
     """True when deepnum._cuda imported and at least one CUDA device is present."""
     return unavailable_reason() is None

@@ -103,7 +103,10 @@ def _info(args):
     from . import cuda
 
     reason = cuda.unavailable_reason()
-    print(f"CUDA device: {cuda.device_name()}" if reason is None else f"CUDA device: none ({reason})")
+    if reason is not None:
+        print(f"CUDA device: none ({reason})")
+    else:
+        print("CUDA device: cuda (emulated on the CPU)" if cuda.is_emulated() else f"CUDA device: {cuda.device_name()}")
     return 0
 
 

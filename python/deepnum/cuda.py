@@ -13,6 +13,6 @@ PyTorch can use it without a copy), and the constructors ``empty(shape, dtype)``
 ``zeros(shape, dtype)``. Without a usable device every constructor raises RuntimeError with the
 CUDA error; nothing crashes. The backend itself lives in ``deepnum._cudabackend``.
 """
-from ._cudabackend import DeviceArray, device_name, is_available, unavailable_reason
+from ._cudabackend import DeviceArray, device_name, is_available, is_emulated, unavailable_reason
 
-__all__ = ["DeviceArray", "is_available", "unavailable_reason", "device_name"]
+__all__ = ["DeviceArray", "is_available", "is_emulated", "unavailable_reason", "device_name"]
