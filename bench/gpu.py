@@ -90,12 +90,6 @@ class Skip(Exception):
     """A row that cannot run here; the message says why."""
 
 
-def _emulated():
-    from deepnum import _cuda
-
-    return bool(_cuda.EMULATED)
-
-
 def _torch_gpu():
     return torch is not None and torch.cuda.is_available()
 
@@ -118,8 +112,8 @@ def why_not(impl):
 def device_problem():
     """Why there is no GPU to benchmark (deepnum's cuda backend on a real device, PyTorch seeing one), or None."""
     problems = [why_not(impl) for impl in ("cuda", "torch")]
-    if cuda.is_available() and _emulated():
-        problems.append("deepnum._cuda is the emulated build (EMULATED is True), not a GPU")
+    if cuda.is_available() and cuda.is_emulated():
+        problems.append("deepnum._cuda is the emulated build (cuda.is_emulated()), not a GPU")
     return "; ".join(p for p in problems if p) or None
 
 
@@ -438,7 +432,7 @@ def gpu_environment():
     env.update(
         device=cuda.device_name() if cuda.is_available() else None,
         device_unavailable=cuda.unavailable_reason(),
-        emulated=cuda.is_available() and _emulated(),
+        emulated=cuda.is_emulated(),
         torch_cuda=torch.version.cuda if torch else None,
         torch_device=torch.cuda.get_device_name(0) if _torch_gpu() else None,
         cudnn=torch.backends.cudnn.version() if _torch_gpu() else None,

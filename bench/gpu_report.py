@@ -140,7 +140,7 @@ def markdown(result):
            f"Mode **{result['mode']}**, produced by `{result['command']}` (from the repository root); the report by "
            "`python -m bench.gpu_report`.", ""]
     if env["emulated"]:
-        out += ["**Emulated build** (deepnum._cuda.EMULATED): the cuda rows time the CPU emulation, not a GPU.", ""]
+        out += ["**Emulated build** (deepnum.cuda.is_emulated()): the cuda rows time the CPU emulation, not a GPU.", ""]
     if "device_check" in result:
         out += [f"**No GPU to benchmark** (`--device-check`): {result['device_check']}.", ""]
     elif not result["complete"]:

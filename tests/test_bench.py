@@ -94,7 +94,7 @@ def test_gpu_bench_device_check_fails_clearly_without_a_gpu(tmp_path):
     no PyTorch or one without a GPU) before timing anything, and leaves a JSON that says so."""
     from deepnum import cuda
 
-    if cuda.is_available() and not deepnum._cuda.EMULATED:
+    if cuda.is_available() and not cuda.is_emulated():
         pytest.skip("a GPU is here: tools/gpu-check.sh runs the device check for real")
     out = tmp_path / "gpu.json"
     done = subprocess.run([sys.executable, "-m", "bench.gpu", "--quick", "--device-check", "--out", str(out)],

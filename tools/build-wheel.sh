@@ -31,5 +31,5 @@ EOF
 (cd "$check" && PYTHONPATH="$check/site:$check/deps" "$PY" -c '
 import deepnum._core, deepnum._cuda, deepnum.cuda as cuda
 print("imports under", __import__("sys").version.split()[0], "- cuda:", cuda.unavailable_reason() or cuda.device_name(),
-      "- EMULATED:", deepnum._cuda.EMULATED)')
+      "- emulated:", cuda.is_emulated())')
 echo "build-wheel: $wheel ($(du -h "$wheel" | cut -f1)), commit $(cat dist/COMMIT)"

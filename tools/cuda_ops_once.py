@@ -291,7 +291,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"not ops of deepnum._cuda.OPS: {unknown}")
     ref = _backend.load("numpy")
-    print(f"device: {cuda.device_name()}{' (emulated)' if module.EMULATED else ''}", flush=True)
+    print(f"device: {cuda.device_name()}{' (emulated)' if cuda.is_emulated() else ''}", flush=True)
     failures, calls, start = [], 0, time.perf_counter()
     for op in args.only or ops:
         if op not in CALLS:

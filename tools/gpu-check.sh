@@ -64,7 +64,7 @@ print("torch", torch.__version__, "CUDA", torch.version.cuda, "GPU:", torch.cuda
 
 imports() {
   python3 -c 'import deepnum, deepnum._core, deepnum._cuda
-print("deepnum", deepnum.__version__, "at", deepnum.__file__, "- _cuda.EMULATED:", deepnum._cuda.EMULATED)'
+print("deepnum", deepnum.__version__, "at", deepnum.__file__, "- emulated:", deepnum.cuda.is_emulated())'
 }
 
 stage_install() {  # WHEEL, else the working tree
@@ -84,10 +84,9 @@ stage_install() {  # WHEEL, else the working tree
 
 stage_cuda() {
   python3 -c 'import deepnum, deepnum.cuda as cuda
-from deepnum import _cuda
 reason = cuda.unavailable_reason()
 assert reason is None, f"deepnum.cuda is unavailable: {reason}"
-assert not _cuda.EMULATED, "deepnum._cuda is the emulated build (EMULATED is True), not a GPU build"
+assert not cuda.is_emulated(), "deepnum._cuda is the emulated build (DEEPNUM_CUDA=EMULATE), not a GPU build"
 print("backends:", deepnum.backends())
 print("NOTE:", cuda.device_name())'
 }
