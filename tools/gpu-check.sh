@@ -151,7 +151,7 @@ T0=${EPOCHREALTIME/./}
 SUMMARY=$OUT/summary.txt
 FAILED=()
 printf 'gpu-check: %s, commit %s, wheel %s, budget %ss\n%-10s %5s %8s %6s  %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  "$DEEPNUM_COMMIT" "${WHEEL:+$(basename "$WHEEL")}" "$BUDGET" stage rc seconds limit note >"$SUMMARY"
+  "$DEEPNUM_COMMIT" "$(basename "${WHEEL:-none}")" "$BUDGET" stage rc seconds limit note >"$SUMMARY"
 
 elapsed() { echo $(((${EPOCHREALTIME/./} - T0) / 1000000)); }
 
