@@ -168,18 +168,21 @@ run() {
   fi
   ((limit <= left)) || limit=$left
   echo "[$(elapsed)s] $name (limit ${limit}s) -> $(basename "$log")"
-  size=$(stat -c %s "$log" 2>/dev/null || echo 0)
   printf '\n===== %s (limit %ss): %s\n' "$name" "$limit" "$*" >>"$log"
+  size=$(stat -c %s "$log")  # what the stage writes starts here
   start=${EPOCHREALTIME/./}
   timeout -k 10 "$limit" "$@" >>"$log" 2>&1 || rc=$?
   note=$(tail -c +$((size + 1)) "$log" | sed -n 's/^NOTE: //p' | tail -n 1)
+  if ((rc != 0)) && [[ -z $note ]]; then  # a failure's note: the stage's last line of output
+    note=$(tail -c +$((size + 1)) "$log" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c 1-160 || true)
+  fi
   if ((rc == 124 || rc == 137)); then note="TIMED OUT after ${limit}s${note:+; $note}"; fi
   printf '%-10s %5s %8s %6s  %s\n' "$name" "$rc" \
     "$(awk -v us=$((${EPOCHREALTIME/./} - start)) 'BEGIN { printf "%.1f", us / 1e6 }')" "$limit" "$note" >>"$SUMMARY"
   if ((rc != 0)); then
     FAILED+=("$name")
-    echo "---- $name failed (rc $rc); the end of $(basename "$log"):"
-    tail -n 30 "$log"
+    echo "---- $name failed (rc $rc); the end of its output in $(basename "$log"):"
+    tail -c +$((size + 1)) "$log" | tail -n 30
   fi
 }
 
