@@ -169,10 +169,20 @@ void switch_to_thread(Block& b, Fiber& f) {
 
 // From the running thread back to the scheduler; returns when the thread is resumed (never, when it has exited).
 void switch_to_scheduler(Fiber& f, bool exiting) {
-  Block& b = *running;
+  Block* running_block;
+  {
+    Untracked u;
+    running_block = running;
+  }
+  Block& b = *running_block;
 #ifdef DN_TSAN
+  void* scheduler;
+  {
+    Untracked u;  // read before the release below: nothing of the block is touched after a thread's exit
+    scheduler = b.scheduler_tsan;
+  }
   if (exiting) __tsan_release(&b.exit_sync);  // the scheduler acquires it after the block: the exit is ordered
-  __tsan_switch_to_fiber(b.scheduler_tsan, __tsan_switch_to_fiber_no_sync);
+  __tsan_switch_to_fiber(scheduler, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef DN_ASAN
   __sanitizer_start_switch_fiber(exiting ? nullptr : &f.fake_stack, b.scheduler_stack_bottom, b.scheduler_stack_size);
