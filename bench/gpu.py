@@ -456,7 +456,7 @@ def main(argv=None):
     mode = MODES[args.mode]
     command = " ".join(["python -m bench.gpu", *(sys.argv[1:] if argv is None else argv)])
     result = {"command": command, "mode": args.mode, "settings": asdict(mode), "environment": gpu_environment(),
-              "rows": [], "complete": False}
+              "workloads": WORKLOADS, "rows": [], "complete": False}
     if args.device_check and device_problem():
         result["device_check"] = device_problem()
         args.out.write_text(json.dumps(result, indent=1))  # the report says why nothing was measured

@@ -69,7 +69,9 @@ def test_gpu_report_from_a_fake_run(tmp_path, monkeypatch):
            "commit": "abc1234"}
     settings = {"repeats": 10, "min_time": 0.05, "epoch_samples": 20_000, "epoch_segments": 5}
     result = {"command": "python -m bench.gpu --out x.json", "mode": "full", "settings": settings,
-              "environment": env, "rows": rows, "complete": False}
+              "environment": env, "rows": rows, "complete": False,
+              "workloads": [["logistic", "logistic", 600], ["lenet5", "lenet5", 500], ["n3-relu", "n3-relu", 10],
+                            ["n3-relu", "n3-relu", 100]]}
     (tmp_path / "gpu.json").write_text(json.dumps(result))
     gpu_report.main([str(tmp_path / "gpu.json"), "--md", str(tmp_path / "RESULTS-gpu.md")])
     md = (tmp_path / "RESULTS-gpu.md").read_text()
