@@ -33,7 +33,7 @@ WORKLOADS = (  # (label, recipe, batch size)
 
 def _trainer(impl, recipe, batch, lr=None):
     """The recipe's model and SGD (optionally with another learning rate) for ``impl``."""
-    model = recipe.build(0)
+    model = recipe.build(0, "cpu")
     model.optimizer = recipe.optimizer(batch, EPOCH)
     model.optimizer.lr = lr or model.optimizer.lr
     if impl == "numpy":

@@ -357,6 +357,298 @@ std::string device_name(int device) {
 
 }  // namespace
 
+// ---- the array functions of deepnum._cudabackend.DEVICE (kernels in cuda/arrays.cu) -------------
+// Plain functions on DeviceArrays, the twins of deepnum/_host.py's HostArrays: each checks its arguments (a
+// TypeError or ValueError naming the function and the shapes), allocates its output and runs its kernels with the
+// GIL released. Only count_unequal and sigmoid_bce copy a result back (one scalar each); take_rows copies a host
+// index to the device and a 4-byte flag back.
+
+namespace {
+
+std::string type_name(const py::handle& h) {
+  const py::handle t = py::type::of(h);
+  const std::string module = py::str(t.attr("__module__")).cast<std::string>();
+  const std::string name = py::str(t.attr("__name__")).cast<std::string>();
+  return module == "builtins" ? name : module + "." + name;
+}
+
+DeviceArray device_arg(const char* fn, const char* name, const py::handle& h) {
+  if (!py::isinstance<DeviceArray>(h))
+    throw py::type_error(std::string(fn) + ": " + name + " must be a deepnum.cuda.DeviceArray, got " + type_name(h));
+  return h.cast<DeviceArray>();
+}
+
+// a of float32 or float64, else a TypeError naming fn and the argument
+void need_float(const char* fn, const char* name, const DeviceArray& a) {
+  if (!a.dtype.equal(py::dtype::of<float>()) && !a.dtype.equal(py::dtype::of<double>()))
+    throw py::type_error(std::string(fn) + ": " + name + " must be float32 or float64, got " + a.dtype_name());
+}
+
+void need_ndim(const char* fn, const char* name, const DeviceArray& a, std::size_t ndim) {
+  if (a.shape.size() < ndim)
+    throw std::invalid_argument(std::string(fn) + ": " + name + " must have at least " + std::to_string(ndim) +
+                                " dimension" + (ndim > 1 ? "s" : "") + ", got shape " + shape_str(a.shape));
+}
+
+// b of a's dtype and shape (the elementwise functions of two or three arrays)
+void need_like(const char* fn, const char* a_name, const DeviceArray& a, const char* b_name, const DeviceArray& b) {
+  if (!b.dtype.equal(a.dtype))
+    throw py::type_error(std::string(fn) + ": " + a_name + " and " + b_name + " must have one dtype, got " +
+                         a.dtype_name() + " and " + b.dtype_name());
+  if (b.shape != a.shape)
+    throw std::invalid_argument(std::string(fn) + ": " + a_name + " has shape " + shape_str(a.shape) + " but " +
+                                b_name + " has shape " + shape_str(b.shape));
+}
+
+// Runs f with the GIL released (f touches no Python object).
+template <class F>
+auto without_gil(F&& f) {
+  py::gil_scoped_release nogil;
+  return f();
+}
+
+i64 row_bytes(const DeviceArray& a) {  // bytes of one row of the first axis
+  return a.shape[0] ? static_cast<i64>(a.nbytes()) / a.shape[0] : 0;
+}
+
+// The last axis of a as (size / n, n), n >= 1, else a ValueError naming fn.
+std::pair<i64, i64> last_axis_rows(const char* fn, const char* name, const DeviceArray& a) {
+  need_ndim(fn, name, a, 1);
+  const i64 n = a.shape.back();
+  if (n == 0) throw std::invalid_argument(std::string(fn) + ": the last axis of " + name + " is empty, shape " +
+                                          shape_str(a.shape));
+  return {a.size() / n, n};
+}
+
+// The index of take_rows on the device: an int64 DeviceArray as it is, a host integer array checked and copied.
+DeviceArray index_arg(const py::handle& h) {
+  if (!py::isinstance<py::array>(h)) {
+    DeviceArray index = device_arg("take_rows", "index", h);
+    if (!index.dtype.equal(py::dtype::of<i64>()))
+      throw py::type_error("take_rows: index must be int64 on the device, got " + index.dtype_name());
+    if (index.shape.size() != 1)
+      throw std::invalid_argument("take_rows: index must be 1-D, got shape " + shape_str(index.shape));
+    return index;
+  }
+  const auto host = py::reinterpret_borrow<py::array>(h);
+  const char kind = host.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    throw py::type_error("take_rows: index must be an integer array, got " + py::str(host.dtype()).cast<std::string>());
+  if (host.ndim() != 1)
+    throw std::invalid_argument("take_rows: index must be 1-D, got shape " +
+                                shape_str(std::vector<i64>(host.shape(), host.shape() + host.ndim())));
+  return DeviceArray::from_numpy(py::array_t<i64, py::array::c_style | py::array::forcecast>::ensure(host));
+}
+
+DeviceArray take_rows(const py::handle& a_obj, const py::handle& index_obj) {
+  const DeviceArray a = device_arg("take_rows", "a", a_obj);
+  need_ndim("take_rows", "a", a, 1);
+  const DeviceArray index = index_arg(index_obj);
+  std::vector<i64> shape = a.shape;
+  shape[0] = index.shape[0];
+  DeviceArray out(shape, a.dtype);
+  void* o = out.ptr();
+  const void* src = a.ptr();
+  const i64* idx = static_cast<const i64*>(index.ptr());
+  const i64 n_index = index.shape[0], n_rows = a.shape[0], bytes = row_bytes(a);
+  without_gil([&] { dc::take_rows(o, src, idx, n_index, n_rows, bytes); });
+  return out;
+}
+
+DeviceArray swap01(const py::handle& a_obj) {
+  const DeviceArray a = device_arg("swap01", "a", a_obj);
+  need_ndim("swap01", "a", a, 2);
+  std::vector<i64> shape = a.shape;
+  std::swap(shape[0], shape[1]);
+  DeviceArray out(shape, a.dtype);
+  const i64 inner = a.shape[0] && a.shape[1] ? row_bytes(a) / a.shape[1] : 0;
+  void* o = out.ptr();
+  const void* src = a.ptr();
+  without_gil([&] { dc::swap01(o, src, a.shape[0], a.shape[1], inner); });
+  return out;
+}
+
+DeviceArray last_step(const py::handle& dy_obj, i64 steps) {
+  const DeviceArray dy = device_arg("last_step", "dy", dy_obj);
+  if (steps < 1) throw std::invalid_argument("last_step: steps must be >= 1, got " + std::to_string(steps));
+  std::vector<i64> shape{steps};
+  shape.insert(shape.end(), dy.shape.begin(), dy.shape.end());
+  DeviceArray out(shape, dy.dtype);
+  char* o = static_cast<char*>(out.ptr());
+  const void* src = dy.ptr();
+  const std::size_t step_bytes = dy.nbytes(), before = step_bytes * static_cast<std::size_t>(steps - 1);
+  without_gil([&] {
+    dc::fill_zero(o, before);
+    dc::copy_on_device(o + before, src, step_bytes);
+  });
+  return out;
+}
+
+DeviceArray argmax(const py::handle& a_obj) {
+  const DeviceArray a = device_arg("argmax", "a", a_obj);
+  need_float("argmax", "a", a);
+  const auto [rows, n] = last_axis_rows("argmax", "a", a);
+  DeviceArray out(std::vector<i64>(a.shape.begin(), a.shape.end() - 1), py::dtype::of<i64>());
+  return by_dtype("argmax", a.dtype, [&](auto t) {
+    using T = decltype(t);
+    i64* o = static_cast<i64*>(out.ptr());
+    const T* src = static_cast<const T*>(a.ptr());
+    without_gil([&] { dc::argmax_rows(o, src, rows, n); });
+    return out;
+  });
+}
+
+DeviceArray softmax(const py::handle& z_obj) {
+  const DeviceArray z = device_arg("softmax", "z", z_obj);
+  need_float("softmax", "z", z);
+  const auto [rows, n] = last_axis_rows("softmax", "z", z);
+  DeviceArray out(z.shape, z.dtype);
+  return by_dtype("softmax", z.dtype, [&](auto t) {
+    using T = decltype(t);
+    T* o = static_cast<T*>(out.ptr());
+    const T* src = static_cast<const T*>(z.ptr());
+    without_gil([&] { dc::softmax_rows(o, src, rows, n); });
+    return out;
+  });
+}
+
+DeviceArray positive(const py::handle& z_obj) {
+  const DeviceArray z = device_arg("positive", "z", z_obj);
+  need_float("positive", "z", z);
+  DeviceArray out(z.shape, py::dtype::of<i64>());
+  return by_dtype("positive", z.dtype, [&](auto t) {
+    using T = decltype(t);
+    i64* o = static_cast<i64*>(out.ptr());
+    const T* src = static_cast<const T*>(z.ptr());
+    without_gil([&] { dc::positive(o, src, z.size()); });
+    return out;
+  });
+}
+
+// f(A{}) for an int64, float32 or float64 array, else a TypeError naming count_unequal and the argument
+template <class F>
+auto by_compared_dtype(const char* name, const DeviceArray& a, F&& f) {
+  if (a.dtype.equal(py::dtype::of<i64>())) return f(i64{});
+  if (a.dtype.equal(py::dtype::of<float>())) return f(float{});
+  if (a.dtype.equal(py::dtype::of<double>())) return f(double{});
+  throw py::type_error(std::string("count_unequal: ") + name + " must be int64, float32 or float64, got " +
+                       a.dtype_name());
+}
+
+i64 count_unequal(const py::handle& a_obj, const py::handle& b_obj) {
+  const DeviceArray a = device_arg("count_unequal", "a", a_obj), b = device_arg("count_unequal", "b", b_obj);
+  if (a.shape != b.shape)
+    throw std::invalid_argument("count_unequal: a has shape " + shape_str(a.shape) + " but b has shape " +
+                                shape_str(b.shape));
+  return by_compared_dtype("a", a, [&](auto ta) {
+    return by_compared_dtype("b", b, [&](auto tb) {
+      using A = decltype(ta);
+      using B = decltype(tb);
+      const A* pa = static_cast<const A*>(a.ptr());
+      const B* pb = static_cast<const B*>(b.ptr());
+      return without_gil([&] { return dc::count_unequal(pa, pb, a.size()); });
+    });
+  });
+}
+
+DeviceArray concat(const py::handle& arrays_obj) {
+  if (!py::isinstance<py::sequence>(arrays_obj) || py::isinstance<py::str>(arrays_obj))
+    throw py::type_error("concat: arrays must be a sequence of deepnum.cuda.DeviceArrays, got " +
+                         type_name(arrays_obj));
+  const auto items = py::reinterpret_borrow<py::sequence>(arrays_obj);
+  if (items.size() == 0) throw std::invalid_argument("concat: needs at least one array");
+  std::vector<DeviceArray> arrays;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string name = "arrays[" + std::to_string(i) + "]";
+    arrays.push_back(device_arg("concat", name.c_str(), items[i]));
+    const DeviceArray& a = arrays.back();
+    need_ndim("concat", name.c_str(), a, 1);
+    if (!a.dtype.equal(arrays[0].dtype))
+      throw py::type_error("concat: arrays[0] is " + arrays[0].dtype_name() + " but " + name + " is " + a.dtype_name());
+    if (!std::equal(a.shape.begin() + 1, a.shape.end(), arrays[0].shape.begin() + 1, arrays[0].shape.end()))
+      throw std::invalid_argument("concat: arrays[0] has shape " + shape_str(arrays[0].shape) + " but " + name +
+                                  " has shape " + shape_str(a.shape) + " (all but the first axis must agree)");
+  }
+  std::vector<i64> shape = arrays[0].shape;
+  shape[0] = 0;
+  for (const DeviceArray& a : arrays) shape[0] += a.shape[0];
+  DeviceArray out(shape, arrays[0].dtype);
+  std::vector<std::pair<const void*, std::size_t>> parts;
+  for (const DeviceArray& a : arrays) parts.emplace_back(a.nbytes() ? a.ptr() : nullptr, a.nbytes());
+  char* o = static_cast<char*>(out.ptr());
+  without_gil([&] {
+    for (const auto& [src, bytes] : parts) {
+      dc::copy_on_device(o, src, bytes);
+      o += bytes;
+    }
+  });
+  return out;
+}
+
+double sigmoid_bce(const py::handle& z_obj, const py::handle& y_obj) {
+  const DeviceArray z = device_arg("sigmoid_bce", "z", z_obj), y = device_arg("sigmoid_bce", "y", y_obj);
+  need_float("sigmoid_bce", "z", z);
+  need_like("sigmoid_bce", "z", z, "y", y);
+  return by_dtype("sigmoid_bce", z.dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* pz = static_cast<const T*>(z.ptr());
+    const T* py_ = static_cast<const T*>(y.ptr());
+    return without_gil([&] { return dc::sigmoid_bce(pz, py_, z.size()); });
+  });
+}
+
+DeviceArray sigmoid_bce_grad(const py::handle& probs_obj, const py::handle& y_obj) {
+  const DeviceArray probs = device_arg("sigmoid_bce_grad", "probs", probs_obj);
+  const DeviceArray y = device_arg("sigmoid_bce_grad", "y", y_obj);
+  need_float("sigmoid_bce_grad", "probs", probs);
+  need_like("sigmoid_bce_grad", "probs", probs, "y", y);
+  DeviceArray out(probs.shape, probs.dtype);
+  return by_dtype("sigmoid_bce_grad", probs.dtype, [&](auto t) {
+    using T = decltype(t);
+    T* o = static_cast<T*>(out.ptr());
+    const T* pp = static_cast<const T*>(probs.ptr());
+    const T* py_ = static_cast<const T*>(y.ptr());
+    without_gil([&] { dc::sigmoid_bce_grad(o, pp, py_, probs.size()); });
+    return out;
+  });
+}
+
+DeviceArray add_l1(const py::handle& g_obj, const py::handle& p_obj, double l1) {
+  const DeviceArray g = device_arg("add_l1", "g", g_obj), p = device_arg("add_l1", "p", p_obj);
+  need_float("add_l1", "g", g);
+  need_like("add_l1", "g", g, "p", p);
+  DeviceArray out(g.shape, g.dtype);
+  return by_dtype("add_l1", g.dtype, [&](auto t) {
+    using T = decltype(t);
+    T* o = static_cast<T*>(out.ptr());
+    const T* pg = static_cast<const T*>(g.ptr());
+    const T* pp = static_cast<const T*>(p.ptr());
+    without_gil([&] { dc::add_l1(o, pg, pp, l1, g.size()); });
+    return out;
+  });
+}
+
+void bind_array_functions(py::module_& m) {
+  using py::arg;
+  m.def("take_rows", &take_rows, arg("a"), arg("index"),
+        "The rows index (an int64 DeviceArray, or a host integer array, copied) of a, gathered into a new array.");
+  m.def("swap01", &swap01, arg("a"), "A copy of a with its first two axes swapped (batch-first <-> time-major).");
+  m.def("last_step", &last_step, arg("dy"), arg("steps"),
+        "(steps, *dy.shape) zeros but for the last step, which is dy (a many-to-one RNN's dh_all).");
+  m.def("argmax", &argmax, arg("a"), "Index of the largest entry along the last axis, int64 (the first; NaN wins).");
+  m.def("softmax", &softmax, arg("z"), "Softmax along the last axis (max-subtracted).");
+  m.def("positive", &positive, arg("z"), "1 where z > 0, else 0, int64.");
+  m.def("count_unequal", &count_unequal, arg("a"), arg("b"),
+        "How many entries of a and b (one shape) differ, counted on the device, as a Python int.");
+  m.def("concat", &concat, arg("arrays"), "The arrays joined along the first axis (device-to-device copies).");
+  m.def("sigmoid_bce", &sigmoid_bce, arg("z"), arg("y"),
+        "Mean of max(z, 0) - z*y + log1p(exp(-|z|)) (the binary cross-entropy of sigmoid(z)), as a Python float.");
+  m.def("sigmoid_bce_grad", &sigmoid_bce_grad, arg("probs"), arg("y"), "(probs - y) / probs.size.");
+  m.def("add_l1", &add_l1, arg("g"), arg("p"), arg("l1"), "g + l1 * sign(p), a new array.");
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "deepnum CUDA kernels on device arrays. Use deepnum.ops with the 'cuda' backend, not this module.";
   using py::arg;
@@ -442,4 +734,6 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("_host_adam_update", &host_adam_update, arg("param"), arg("m"), arg("v"), arg("grad"), arg("lr"),
         arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("step"));
   m.def("_host_softmax_nll_forward", &host_softmax_nll_forward, arg("logits"), arg("labels"));
+
+  bind_array_functions(m);
 }

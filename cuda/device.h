@@ -53,5 +53,24 @@ void fill_zero(void* dst, std::size_t bytes);                        // stream-o
 template <class T>
 void gemm_accumulate(T* c, const T* a, const T* b, bool trans_a, bool trans_b, i64 M, i64 N, i64 K, bool accumulate);
 
+// arrays.cu — the array functions of deepnum._cudabackend.DEVICE (see arrays.cu's header for each rule). Sizes are
+// checked by the bindings; take_rows checks its indices on the device and throws std::invalid_argument naming one.
+void take_rows(void* out, const void* a, const i64* index, i64 n_index, i64 n_rows, i64 row_bytes);
+void swap01(void* out, const void* a, i64 A, i64 B, i64 inner_bytes);
+template <class T>
+void argmax_rows(i64* out, const T* a, i64 rows, i64 n);
+template <class T>
+void softmax_rows(T* out, const T* z, i64 rows, i64 n);
+template <class A, class B>
+i64 count_unequal(const A* a, const B* b, i64 n);  // A and B each i64, float or double
+template <class T>
+void positive(i64* out, const T* z, i64 n);
+template <class T>
+double sigmoid_bce(const T* z, const T* y, i64 n);
+template <class T>
+void sigmoid_bce_grad(T* dz, const T* probs, const T* y, i64 n);
+template <class T>
+void add_l1(T* out, const T* g, const T* p, double l1, i64 n);
+
 }  // namespace cuda
 }  // namespace deepnum

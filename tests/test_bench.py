@@ -1,6 +1,10 @@
 """Smoke test of the benchmark harness (bench/): tiny sizes, in this process; no timing assertions."""
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import deepnum
 
@@ -29,3 +33,77 @@ def test_bench_smoke_writes_rows_and_report(tmp_path, monkeypatch):
 
     lines = compare.compare([tmp_path / "RESULTS.json"], [tmp_path / "RESULTS.json"])  # a run against itself
     assert "micro: geometric mean 1.000" in lines[1] and any("epoch n3-relu b100 [cpp, 1t]" in l for l in lines)
+
+
+def _timed(kind, name, impl, median, **extra):
+    return {"kind": kind, "name": name, "impl": impl, "median": median, "q1": 0.9 * median, "q3": 1.1 * median,
+            "min": 0.8 * median, "max": 1.2 * median, "repeats": 10, **extra}
+
+
+def _epoch(name, batch, impl, median):
+    return _timed("epoch", name, impl, median, batch=batch, samples=20_000, workload=name.split()[1])
+
+
+def test_gpu_report_from_a_fake_run(tmp_path, monkeypatch):
+    """bench.gpu_report on a made-up bench.gpu result: the targets, each table, and rows that did not run."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    from bench import gpu_report
+
+    flop = 2.0 * 4096**3
+    rows = [_timed("gemm", "gemm 4096x4096x4096", "cuda", 0.02, flop=flop),
+            _timed("gemm", "gemm 4096x4096x4096", "torch", 0.008, flop=flop),
+            _timed("gemm", "gemm 4096x4096x4096", "torch-tf32", 0.004, flop=flop),
+            _epoch("epoch logistic b600", 600, "cuda", 0.004), _epoch("epoch logistic b600", 600, "cpp", 0.01),
+            _epoch("epoch n3-relu b10", 10, "cuda", 1.5), _epoch("epoch n3-relu b10", 10, "torch", 2.0),
+            _epoch("epoch n3-relu b100", 100, "cuda", 0.2), _epoch("epoch n3-relu b100", 100, "cpp", 0.9),
+            {"kind": "epoch", "name": "epoch lenet5 b500", "impl": "cuda", "batch": 500, "samples": 20_000,
+             "failed": "RuntimeError: CUDA error: out of memory"},
+            _epoch("epoch lenet5 b500", 500, "cpp", 3.0),
+            {"kind": "conv2d", "name": "conv2d N10 1x28x28->20 k5 fwd", "impl": "cuda", "flop": 1e8,
+             "skipped": "deepnum's cuda backend is unavailable: no CUDA device"},
+            _timed("conv2d", "conv2d N10 1x28x28->20 k5 fwd", "torch", 1e-4, flop=1e8)]
+    env = {"date": "2026-12-01 12:00", "device": "NVIDIA H200 (compute capability 9.0, 139 GiB)",
+           "device_unavailable": None, "emulated": False, "torch_device": "NVIDIA H200", "driver": "580.159.04",
+           "driver_cuda": "13.0", "torch_cuda": "13.0", "cudnn": 91000, "cpu": "a CPU", "cores": 16,
+           "threads": {"deepnum": 16}, "python": "3.12.3", "numpy": "2.5.2", "torch": "2.11.0", "deepnum": "0.1.0",
+           "commit": "abc1234"}
+    settings = {"repeats": 10, "min_time": 0.05, "epoch_samples": 20_000, "epoch_segments": 5}
+    result = {"command": "python -m bench.gpu --out x.json", "mode": "full", "settings": settings,
+              "environment": env, "rows": rows, "complete": False,
+              "workloads": [["logistic", "logistic", 600], ["lenet5", "lenet5", 500], ["n3-relu", "n3-relu", 10],
+                            ["n3-relu", "n3-relu", 100]]}
+    (tmp_path / "gpu.json").write_text(json.dumps(result))
+    gpu_report.main([str(tmp_path / "gpu.json"), "--md", str(tmp_path / "RESULTS-gpu.md")])
+    md = (tmp_path / "RESULTS-gpu.md").read_text()
+
+    assert "| device | NVIDIA H200 (compute capability 9.0, 139 GiB); PyTorch sees NVIDIA H200 |" in md
+    assert "| driver | 580.159.04 (CUDA 13.0 supported) |" in md and "| commit | abc1234 |" in md
+    assert "**Incomplete run**: it stopped after 13 rows" in md
+    assert "| fp32 gemm 4096³ (TF32 off) | ≥ 50% of cuBLAS | 40% of cuBLAS (6.87 vs 17.2 TFLOP/s) | no |" in md
+    assert "| n3-relu epoch, batch 10 | ≤ 1 s | 1.5 s ±10% | no |" in md
+    assert "| n3-relu epoch, batch 100 | ≤ 0.3 s | 200 ms ±10% | yes |" in md
+    assert "| logistic regression (batch 600) | ≥ 200 epochs/s | 250 epochs/s (4 ms ±10% an epoch) | yes |" in md
+    assert ("| GPU training vs cpp on the host, every recipe with batch ≥ 100 | faster (cpp time ÷ GPU time > 1) | "
+            "lenet5 b500: deepnum cuda FAILED (see Not measured) | — |") in md
+    assert "| gemm 4096x4096x4096 | 20 ms ±10% | 8 ms ±10% | 4 ms ±10% | 6.87 | 17.2 | 34.4 | 40% |" in md
+    assert "| epoch n3-relu b100 | 200 ms ±10% | — | 900 ms ±10% | 20,000 | — | 4.5× |" in md
+    assert "- deepnum cuda: FAILED: RuntimeError: CUDA error: out of memory (1 row: epoch lenet5 b500)" in md
+    assert "- deepnum cuda: deepnum's cuda backend is unavailable: no CUDA device (1 row: conv2d N10" in md
+
+
+def test_gpu_bench_device_check_fails_clearly_without_a_gpu(tmp_path):
+    """python -m bench.gpu --device-check exits 1 naming what is missing (no GPU, the emulated build, or
+    no PyTorch or one without a GPU) before timing anything, and leaves a JSON that says so."""
+    from deepnum import cuda
+
+    if cuda.is_available() and not cuda.is_emulated():
+        pytest.skip("a GPU is here: tools/gpu-check.sh runs the device check for real")
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, "-m", "bench.gpu", "--quick", "--device-check", "--out", str(out)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    result = json.loads(out.read_text())
+    assert result["rows"] == [] and result["device_check"]
+    assert f"bench.gpu --device-check: no GPU to benchmark: {result['device_check']}" in done.stderr
+    if not cuda.is_available():
+        assert cuda.unavailable_reason() in result["device_check"]

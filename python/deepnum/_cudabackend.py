@@ -82,23 +82,25 @@ KERNELS = _Kernels()
 
 # ---- the array namespace -----------------------------------------------------------------------
 
-def _through_host(name):
-    """HOST.<name> on host copies of the DeviceArray arguments, its array results copied back."""
+def _device_function(name):
+    """deepnum._cuda.<name> (cuda/arrays.cu), documented as HOST.<name> is; looked up per call, so the namespace
+    exists where deepnum._cuda is not built (a DeviceArray cannot exist there either)."""
     host_fn = getattr(HOST, name)
 
     def fn(*args):
-        result = host_fn(*(a.to_numpy() if isinstance(a, DeviceArray) else a for a in args))
-        return DeviceArray.from_numpy(result) if isinstance(result, np.ndarray) else result
+        return getattr(_cuda, name)(*args)
 
     fn.__name__ = name
-    fn.__doc__ = f"{host_fn.__doc__}\n\nOn the device: computed on a host copy (no device kernel for it yet)."
-    return fn
+    fn.__doc__ = f"{host_fn.__doc__}\n\nOn the device: deepnum._cuda.{name} (cuda/arrays.cu)."
+    return staticmethod(fn)
 
 
 class DeviceArrays:
     """The array namespace of the ``cuda`` backend (the twin of ``deepnum._host.HostArrays``):
-    DeviceArrays in GPU memory. Creation, copies, row slices and reshapes stay on the device; the
-    functions built by ``_through_host`` have no device kernel yet and go through a host copy."""
+    DeviceArrays in GPU memory. Every function runs on the device (creation, copies, views, and the kernels of
+    cuda/arrays.cu); the only copies to the host are the Python scalars that ``count_unequal`` and
+    ``sigmoid_bce`` return, and ``from_host``/``to_host`` themselves. ``take_rows`` takes an int64 DeviceArray
+    index (or a host one, copied per call) and checks it on the device."""
 
     name = "cuda"
     array_type = DeviceArray
@@ -132,22 +134,17 @@ class DeviceArrays:
     def reshape(a, shape):
         return a.reshape(shape)
 
-    take_rows = staticmethod(_through_host("take_rows"))
-    swap01 = staticmethod(_through_host("swap01"))
-    last_step = staticmethod(_through_host("last_step"))
-    argmax = staticmethod(_through_host("argmax"))
-    positive = staticmethod(_through_host("positive"))
-    count_unequal = staticmethod(_through_host("count_unequal"))
-
-    @staticmethod
-    def concat(arrays):
-        """The arrays joined along the first axis (on a host copy: no device kernel for it yet)."""
-        return DeviceArray.from_numpy(HOST.concat([a.to_numpy() for a in arrays]))
-
-    softmax = staticmethod(_through_host("softmax"))
-    sigmoid_bce = staticmethod(_through_host("sigmoid_bce"))
-    sigmoid_bce_grad = staticmethod(_through_host("sigmoid_bce_grad"))
-    add_l1 = staticmethod(_through_host("add_l1"))
+    take_rows = _device_function("take_rows")
+    swap01 = _device_function("swap01")
+    last_step = _device_function("last_step")
+    argmax = _device_function("argmax")
+    positive = _device_function("positive")
+    count_unequal = _device_function("count_unequal")
+    concat = _device_function("concat")
+    softmax = _device_function("softmax")
+    sigmoid_bce = _device_function("sigmoid_bce")
+    sigmoid_bce_grad = _device_function("sigmoid_bce_grad")
+    add_l1 = _device_function("add_l1")
 
 
 DEVICE = DeviceArrays()

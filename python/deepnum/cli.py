@@ -9,13 +9,16 @@ import numpy as np
 
 import deepnum
 
-from . import _backend, datasets, recipes
+from . import _backend, cuda, datasets, recipes
 from .models import CheckpointMismatch, Ensemble, Sequential, TrainingDiverged
 
 
 def _train(args):
     recipe = recipes.RECIPES[args.recipe]
-    if args.backend:
+    device = "cuda" if args.backend == "cuda" else "cpu"  # cuda: the model on the GPU, the CPU backend as it is
+    if device == "cuda" and not cuda.is_available():
+        raise SystemExit(f"deepnum train --backend cuda: {cuda.unavailable_reason()}")
+    if args.backend and device == "cpu":
         deepnum.use_backend(args.backend)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -35,7 +38,7 @@ def _train(args):
     start = time.perf_counter()
     try:
         result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet,
-                            checkpoint=out / "checkpoint.npz", **overrides)
+                            checkpoint=out / "checkpoint.npz", device=device, **overrides)
     except TrainingDiverged as e:
         print(f"deepnum train: {e}", file=sys.stderr)
         return 1
@@ -100,8 +103,6 @@ def _info(args):
     print(f"threads: {deepnum.get_num_threads()}")
     if "cpp" in _backend.available():
         print(f"CPU SIMD level: {_backend.load('cpp').simd_level()}")
-    from . import cuda
-
     reason = cuda.unavailable_reason()
     if reason is not None:
         print(f"CUDA device: none ({reason})")
@@ -117,8 +118,9 @@ def main(argv=None):
     t.add_argument("recipe", choices=sorted(recipes.RECIPES))
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--backend", choices=[b for b in deepnum.backends() if b != "cuda"],
-                   help="the CPU backend to train on (default: cpp)")
+    t.add_argument("--backend", choices=[b for b in deepnum.backends() if b != "cuda"] + ["cuda"],
+                   help="the CPU backend to train on (default: cpp), or cuda: the model, its optimiser state and "
+                        "the data on the GPU")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs/latest",
                    help="directory for weights, history, plots and checkpoint.npz (written after every epoch)")

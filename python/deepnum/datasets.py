@@ -156,6 +156,11 @@ class ShiftedImages:
     def __len__(self):
         return len(self.order)
 
+    def __array__(self, dtype=None, copy=None):
+        """All the images at once, (n, 784) (``np.asarray(images)``: for a model on the GPU, which holds its
+        training set in device memory)."""
+        return self[:].astype(dtype or self.dtype, copy=False)
+
     def __getitem__(self, idx):
         code = np.atleast_1d(self.order[idx])
         src = self.images[code // 5].reshape(-1, 28, 28)

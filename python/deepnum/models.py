@@ -5,7 +5,8 @@ Training lives in :mod:`deepnum.training` (the loop, early stopping, callbacks; 
 calls it) and the file formats in :mod:`deepnum.checkpoint`. The names users of this module catch
 or build on are re-exported here: ``TrainingDiverged``, ``History``, ``CheckpointMismatch``, and
 :class:`Ensemble` (:mod:`deepnum.ensemble`). No NumPy here: a model's arrays are created and moved
-through its array namespace ``xp`` (``deepnum.ops.array_namespace``; today always the host's).
+through its array namespace ``xp``, the host's or the device's (``deepnum.ops.device_namespace`` of its
+``device``).
 """
 import math
 
@@ -36,6 +37,7 @@ class Reshape(nn.Layer):
 
 
 LAYERS = dict(nn.LAYERS, Reshape=Reshape)
+_HOST = ops.array_namespace()  # the host's namespace: state_dict() is NumPy arrays
 
 
 class Sequential:
@@ -44,21 +46,63 @@ class Sequential:
 
     ``seed`` drives every random draw (initialisation, shuffling, dropout masks): two models
     built and trained with the same seed and thread count end bit-identical. ``dtype`` is
-    "float32" or "float64" (or a NumPy dtype). The model's arrays live on the side of its array
-    namespace ``xp`` (the host; the GPU issue adds a ``device`` argument).
+    "float32" or "float64" (or a NumPy dtype). ``device`` is "cpu" (NumPy arrays, the selected CPU
+    backend) or "cuda" (DeviceArrays: parameters, gradients, optimiser state and the batches on the
+    GPU); ``to(device)`` moves the model. Initial values are drawn on the host, so a model starts
+    with the same parameters on either device.
+
+    Inputs and targets may come from either side: ``forward``, ``train_step``, ``predict*`` and
+    ``evaluate`` move them to the model's side (``place``; one copy per call for arrays of the other
+    side), and ``fit`` does so once per run. What they return (logits, predictions) is on the
+    model's side; ``state_dict()`` is always NumPy arrays.
     """
 
-    def __init__(self, layers, seed=0, dtype="float32"):
+    def __init__(self, layers, seed=0, dtype="float32", device="cpu"):
         layers = list(layers)
         if not layers or not isinstance(layers[-1], nn.OutputHead):
             raise ValueError("Sequential: the last layer must be an output head (SoftmaxNLL or SigmoidBCE)")
         self.layers, self.seed, self.dtype = layers, seed, float_dtype(dtype, "Sequential")
-        self.xp = ops.array_namespace()
+        self.xp = ops.device_namespace(device, "Sequential")
         self.rng = generator(seed)
         for layer in layers:
             layer.build(self.rng, self.dtype, self.xp)
         self.optimizer = None
         self.epoch = 0
+
+    @property
+    def device(self):
+        """Where the model's arrays live: "cpu" or "cuda"."""
+        return self.xp.name
+
+    def to(self, device):
+        """Moves the parameters, their gradients and the optimiser's state to ``device`` ("cpu" or "cuda"; one
+        copy each, none when the model is there already) and returns the model. What the layers kept of the
+        last forward stays behind: run forward again before backward."""
+        xp = ops.device_namespace(device, "Sequential.to")
+        if xp is self.xp:
+            return self
+        for layer in self.layers:
+            layer.params = {name: ops.placed(p, xp) for name, p in layer.params.items()}
+            layer.grads = {name: ops.placed(g, xp) for name, g in layer.grads.items()}
+            layer.xp = xp
+        self.xp = xp
+        if self.optimizer is not None:
+            self.optimizer.place(self.parameters())
+        return self
+
+    def place(self, x, y=None):
+        """A data set (x, y; y may be None) on the model's side, as (x, y): ``fit`` does this once per run.
+        On the cuda device, inputs x are copied there once in the model's dtype and targets y as the head takes
+        them (class labels int64, binary targets in the model's dtype); DeviceArrays are used as they are. On
+        the cpu, host data stay as they are (NumPy arrays, or row sources such as ``datasets.ShiftedImages``),
+        each batch being converted when it is used; DeviceArrays are copied to the host once."""
+        if self.xp is _HOST and ops.array_namespace(x) is _HOST and ops.array_namespace(y) is _HOST:
+            return x, y
+        return self._inputs(x, "Sequential.place"), None if y is None else self.layers[-1].place_targets(y, self.dtype)
+
+    def _inputs(self, x, op):
+        """The inputs x on the model's side, C-contiguous in its dtype (no copy when they are already)."""
+        return ops.placed(x, self.xp, self.dtype, who=op)
 
     # ---- computation -------------------------------------------------------------------
 
@@ -70,7 +114,7 @@ class Sequential:
 
     def forward(self, x, train=False):
         """Logits for the batch x (moved to the model's side in its dtype)."""
-        x = self.xp.from_host(x, self.dtype)
+        x = self._inputs(x, "forward")
         for layer in self.layers:
             x = layer.forward(x, train)
         return x
@@ -80,7 +124,7 @@ class Sequential:
         is not finite raises TrainingDiverged and leaves the parameters as they were."""
         if self.optimizer is None:
             raise RuntimeError("train_step: no optimizer; pass one to fit() or set model.optimizer")
-        xb = self.xp.from_host(xb, self.dtype)
+        xb, yb = self._inputs(xb, "train_step"), self.layers[-1].place_targets(yb, self.dtype)
         fused = self._fused_mlp_step(xb)
         if fused:
             dense = self.layers[:-1]
@@ -118,34 +162,37 @@ class Sequential:
         return d if input_grad else None
 
     def _batches(self, op, x, batch_size):
-        """The rows of x in batches of batch_size (views), after checking both for ``op``."""
+        """The rows of x (already on the model's side) in batches of batch_size (views), after checking both
+        for ``op``."""
         _check_count(op, "batch_size", batch_size, 1)
         if len(x) == 0:
             raise ValueError(f"{op}: x is empty (0 examples); give at least one")
-        xp = ops.array_namespace(x)
-        return (xp.rows(x, i, i + batch_size) for i in range(0, len(x), batch_size))
+        return (self.xp.rows(x, i, min(i + batch_size, len(x))) for i in range(0, len(x), batch_size))
 
     def predict_proba(self, x, batch_size=1000):
-        """Probabilities from the head (softmax or sigmoid of the logits), computed in batches."""
+        """Probabilities from the head (softmax or sigmoid of the logits), computed in batches, on the model's side."""
+        x, _ = self.place(x)
         head = self.layers[-1]
         return self.xp.concat([head.probabilities(self.forward(xb))
                                for xb in self._batches("predict_proba", x, batch_size)])
 
     def predict(self, x, batch_size=1000):
-        """Predicted targets: class labels (SoftmaxNLL) or 0/1 (SigmoidBCE)."""
+        """Predicted targets, int64 on the model's side: class labels (SoftmaxNLL) or 0/1 (SigmoidBCE)."""
+        x, _ = self.place(x)
         head = self.layers[-1]
         return self.xp.concat([head.predictions(self.forward(xb)) for xb in self._batches("predict", x, batch_size)])
 
     def evaluate(self, data, batch_size=1000):
         """Mean loss, accuracy and zero-one error on (x, y); errors are counted per target
-        (per example for one label each, per time step or bit for sequence targets)."""
+        (per example for one label each, per time step or bit for sequence targets). Losses and error counts
+        are reduced on the model's side: only scalars come back."""
         x, y = data
         if len(x) != len(y):
             raise ValueError(f"evaluate: needs as many targets as inputs; got {len(x)} and {len(y)}")
+        x, y = self.place(x, y)
         head, total, wrong, count = self.layers[-1], 0.0, 0, 0
-        ys = ops.array_namespace(y)
         for i, xb in enumerate(self._batches("evaluate", x, batch_size)):
-            yb = ys.rows(y, i * batch_size, (i + 1) * batch_size)
+            yb = self.xp.rows(y, i * batch_size, i * batch_size + len(xb))
             logits = self.forward(xb)
             total += head.loss(yb) * len(xb)
             wrong += self.xp.count_unequal(head.predictions(logits), yb)
@@ -156,7 +203,7 @@ class Sequential:
 
     def fit(self, train, epochs, batch_size, optimizer=None, validation=None, test=None, patience=None,
             patience_increase=2, improvement_threshold=0.995, shuffle=False, callbacks=(), verbose=False,
-            checkpoint=None):
+            checkpoint=None, device=None):
         """Minibatch training; returns a :class:`History`. See :func:`deepnum.training.fit`.
 
         With ``validation``, the parameters of the best validation error are kept (restored at
@@ -167,12 +214,13 @@ class Sequential:
         Without it, validation runs once per epoch (network3). A trailing partial batch is dropped,
         as in the seeds. ``checkpoint`` (a path) is written atomically after every epoch and
         resumed from if it exists. ``callbacks`` are :class:`deepnum.training.Callback` objects or
-        functions called as f(model, history) per epoch.
+        functions called as f(model, history) per epoch. ``device`` ("cpu" or "cuda"; default: the model's)
+        moves the model there for the run (it stays there); the data sets are copied to the model's side once.
         """
         early_stopping = training.EarlyStopping(patience, patience_increase, improvement_threshold)
         return training.fit(self, train, epochs, batch_size, optimizer=optimizer, validation=validation, test=test,
                             early_stopping=early_stopping, shuffle=shuffle, callbacks=callbacks, verbose=verbose,
-                            checkpoint=checkpoint)
+                            checkpoint=checkpoint, device=device)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -181,59 +229,54 @@ class Sequential:
                 "layers": [{"type": type(layer).__name__, **layer.config()} for layer in self.layers]}
 
     def state_dict(self):
-        """Parameters keyed "<layer index>.<name>" (copies, on the model's side)."""
-        return {k: self.xp.copy(p) for k, _, p, _ in self.parameters()}
+        """Parameters keyed "<layer index>.<name>": NumPy copies, whatever the model's device."""
+        return {k: ops.placed(p, _HOST, copy=True) for k, _, p, _ in self.parameters()}
 
     def load_state_dict(self, state):
-        """Parameters from ``state`` (host or model-side arrays of the same shapes, as ``state_dict``
-        gives them): copies in the model's dtype replace the parameters."""
+        """Parameters from ``state`` (NumPy arrays or DeviceArrays of the same shapes, as ``state_dict``
+        gives them): copies on the model's side, in its dtype, replace the parameters."""
         for key, name, p, _ in self.parameters():
             if key not in state or state[key].shape != p.shape:
                 raise ValueError(f"load_state_dict: missing or mis-shaped parameter {key}")
         for i, layer in enumerate(self.layers):
             for name, p in layer.params.items():
-                layer.params[name] = self._placed(state[f"{i}.{name}"], p.dtype)
-
-    def _placed(self, a, dtype):
-        """A copy of ``a`` on the model's side, in ``dtype``."""
-        host = ops.array_namespace(a).to_host(a)
-        b = self.xp.from_host(host, dtype)
-        return self.xp.copy(b) if b is a or b is host else b
+                layer.params[name] = ops.placed(state[f"{i}.{name}"], self.xp, p.dtype, copy=True,
+                                                who="load_state_dict")
 
     def save(self, path):
         """Write weights and architecture (JSON) to an .npz file, atomically. No pickle."""
         checkpoint.write_weights(path, self.architecture(), self.state_dict())
 
     @classmethod
-    def load(cls, path):
-        """Rebuild a model saved with :meth:`save`."""
+    def load(cls, path, device="cpu"):
+        """Rebuild a model saved with :meth:`save` (on either device), on ``device``."""
         arch, params = checkpoint.read_weights(path, "Sequential.load")
-        model = cls.from_architecture(arch)
+        model = cls.from_architecture(arch, device)
         model.load_state_dict(params)
         return model
 
     @classmethod
-    def from_architecture(cls, arch):
+    def from_architecture(cls, arch, device="cpu"):
         layers = [LAYERS[spec["type"]](**{k: v for k, v in spec.items() if k != "type"}) for spec in arch["layers"]]
-        return cls(layers, seed=arch["seed"], dtype=arch["dtype"])
+        return cls(layers, seed=arch["seed"], dtype=arch["dtype"], device=device)
 
 
 # ---- ready-made models -------------------------------------------------------------------
 
-def LogisticRegression(n_in, n_out, seed=0, dtype="float32"):
+def LogisticRegression(n_in, n_out, seed=0, dtype="float32", device="cpu"):
     """Softmax regression with zero-initialised weights (DLT logistic_sgd)."""
-    return Sequential([nn.Dense(n_in, n_out, init="zeros"), nn.SoftmaxNLL()], seed, dtype)
+    return Sequential([nn.Dense(n_in, n_out, init="zeros"), nn.SoftmaxNLL()], seed, dtype, device)
 
 
-def MLP(sizes, activation="tanh", p_dropout=0.0, init="glorot", seed=0, dtype="float32"):
+def MLP(sizes, activation="tanh", p_dropout=0.0, init="glorot", seed=0, dtype="float32", device="cpu"):
     """Hidden Dense layers of ``activation`` on sizes[:-1] → a zero-initialised softmax layer."""
     layers = [nn.Dense(a, b, activation, p_dropout, init) for a, b in zip(sizes[:-2], sizes[1:-1])]
     layers += [nn.Dense(sizes[-2], sizes[-1], init="zeros", p_dropout=p_dropout), nn.SoftmaxNLL()]
-    return Sequential(layers, seed, dtype)
+    return Sequential(layers, seed, dtype, device)
 
 
 def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_dropout=0.0, init="normal",
-            padding=0, seed=0, dtype="float32"):
+            padding=0, seed=0, dtype="float32", device="cpu"):
     """network3's composition: (ConvPool)* → FullyConnected* → Softmax.
 
     image_shape is (C, H, W); conv_layers a list of (n_filters, kernel, pool) triples; hidden a
@@ -255,10 +298,10 @@ def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_
         layers.append(nn.Dense(n_in, width, activation, p_dropout, init))
         n_in = width
     layers += [nn.Dense(n_in, n_out, init="zeros", p_dropout=p_dropout), nn.SoftmaxNLL()]
-    return Sequential(layers, seed, dtype)
+    return Sequential(layers, seed, dtype, device)
 
 
-def LeNet(seed=0, dtype="float32"):
+def LeNet(seed=0, dtype="float32", device="cpu"):
     """DLT convolutional_mlp LeNet5: conv 20 5×5, pool 2 → conv 50 5×5, pool 2 → 500 tanh → softmax."""
     return ConvNet((1, 28, 28), [(20, 5, 2), (50, 5, 2)], [500], activation="tanh", init="glorot", seed=seed,
-                   dtype=dtype)
+                   dtype=dtype, device=device)

@@ -291,7 +291,8 @@ class OutputHead(Layer):
     ``forward`` passes its input (the logits) through; ``loss(targets)`` is the mean loss of
     the last forward and ``backward()`` its gradient with respect to the logits;
     ``probabilities(z)`` and ``predictions(z)`` map logits to probabilities and to predicted
-    targets (compared with the targets for accuracy).
+    targets (compared with the targets for accuracy); ``place_targets(y, dtype)`` puts targets on
+    the head's side as its loss takes them from logits of ``dtype``.
     """
 
     def forward(self, x, train):
@@ -309,9 +310,14 @@ class SoftmaxNLL(OutputHead):
     step), the loss their mean.
     """
 
+    def place_targets(self, labels, dtype):
+        """Labels on this head's side: integer labels as int64, whatever ``dtype`` (see
+        :func:`deepnum.ops.placed_labels`)."""
+        return ops.placed_labels(labels, self.xp)
+
     def loss(self, labels):
         xp = self.xp
-        self.labels = xp.reshape(labels, (-1,)) if isinstance(labels, xp.array_type) else labels
+        self.labels = xp.reshape(self.place_targets(labels, self.logits.dtype), (-1,))
         value, self.probs = ops.softmax_nll_forward(xp.reshape(self.logits, (-1, self.logits.shape[-1])), self.labels)
         return value
 
@@ -334,9 +340,13 @@ class SigmoidBCE(OutputHead):
     gradient is (sigmoid(z) - y) / (number of elements). Predictions are z > 0.
     """
 
+    def place_targets(self, targets, dtype):
+        """Targets on this head's side, in the logits' ``dtype``."""
+        return ops.placed(targets, self.xp, dtype, who="SigmoidBCE")
+
     def loss(self, targets):
         z, xp = self.logits, self.xp
-        y = xp.from_host(targets, z.dtype)
+        y = self.place_targets(targets, z.dtype)
         if y.shape != z.shape:
             raise ValueError(f"SigmoidBCE: targets have shape {y.shape}, the logits {z.shape}")
         self.targets = y

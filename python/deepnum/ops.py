@@ -24,7 +24,7 @@ NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
 """
 import numpy as np
 
-from . import _backend
+from . import _backend, _cudabackend
 from ._contract import ACTIVATIONS, RNN_ACTIVATIONS
 from ._cudabackend import DEVICE, DeviceArray
 from ._host import HOST
@@ -34,8 +34,8 @@ array_cache = _backend.array_cache
 __all__ = ["gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward",
            "max_pool2d_forward", "max_pool2d_backward", "softmax_nll_forward", "softmax_nll_backward",
            "activation_forward", "activation_backward", "dropout_forward", "dropout_backward", "sgd_update",
-           "adam_update", "mlp_train_step", "rnn_forward", "rnn_backward", "array_namespace", "array_cache",
-           "ACTIVATIONS", "RNN_ACTIVATIONS"]
+           "adam_update", "mlp_train_step", "rnn_forward", "rnn_backward", "array_namespace", "device_namespace",
+           "placed", "placed_labels", "array_cache", "ACTIVATIONS", "RNN_ACTIVATIONS"]
 
 
 # ---- conversion and dispatch ---------------------------------------------------------------
@@ -96,6 +96,44 @@ def array_namespace(*arrays):
         raise TypeError("array_namespace: arrays on the device (deepnum.cuda.DeviceArray) and on the host "
                         f"(numpy.ndarray) mixed: got {', '.join(_side(a) for a in arrays)}")
     return DEVICE
+
+
+def device_namespace(device, who):
+    """The array namespace of ``device``: ``deepnum._host.HOST`` for "cpu", the device namespace for "cuda" (a
+    RuntimeError with ``deepnum.cuda.unavailable_reason()`` where it cannot run); anything else is a ValueError
+    naming ``who``, the caller, and the value."""
+    if device == "cpu":
+        return HOST
+    if device == "cuda":
+        reason = _cudabackend.unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"{who}: device 'cuda' is unavailable: {reason}")
+        return DEVICE
+    raise ValueError(f"{who}: device must be 'cpu' or 'cuda', got {device!r}")
+
+
+def placed(a, xp, dtype=None, copy=False, who="placed"):
+    """``a`` on the side of the array namespace ``xp`` (HOST or the device's), C-contiguous, in ``dtype`` (default:
+    its own). Already there in that dtype: ``a`` itself (a copy with ``copy``). A host array, or anything
+    ``np.asarray`` takes, moves to the device in one copy (converted on the host first); a DeviceArray comes
+    to the host in one copy (then converted there). A DeviceArray is never converted on the device: another
+    ``dtype`` is a TypeError naming ``who``. The model layer moves its data, parameters and state with this."""
+    if isinstance(a, DeviceArray):
+        if xp is HOST:
+            return np.ascontiguousarray(a.to_numpy(), dtype)
+        if dtype is not None and a.dtype != np.dtype(dtype):
+            raise TypeError(f"{who}: a DeviceArray of {a.dtype} where {np.dtype(dtype)} is needed (DeviceArrays are "
+                            "not converted: cast on the host)")
+        return a.copy() if copy else a
+    if xp is HOST:
+        return np.array(a, dtype, order="C", copy=True) if copy else np.ascontiguousarray(a, dtype)
+    return xp.from_host(a, dtype)
+
+
+def placed_labels(labels, xp):
+    """Class labels on the side of ``xp`` as the ops take them: integer NumPy labels of any dtype as int64 (the ops'
+    own conversion), everything else in its dtype, for the contract to refuse (a DeviceArray must be int64)."""
+    return placed(_int64(np.asarray(labels)) if not isinstance(labels, DeviceArray) else labels, xp)
 
 
 # ---- GEMM and linear ---------------------------------------------------------------------

@@ -11,7 +11,8 @@ Penalties, with their exact scaling (applied to weights only — parameters name
 ``lr`` may be a number or a function of the epoch (a schedule).
 
 State (velocities, moments) is created through the array namespace of its parameter
-(``deepnum.ops.array_namespace``), so it lives beside it; ``load_state_dict`` keeps host copies.
+(``deepnum.ops.array_namespace``), so it lives beside it, on the host or on the device; ``load_state_dict``
+and ``place`` put it there too. Adam's step counter is a host value.
 """
 from . import ops
 
@@ -30,6 +31,8 @@ def _penalised(name, p, g, l1):
 
 class Optimizer:
     """Base: keeps per-parameter state keyed like ``Sequential.parameters()``."""
+
+    host_slots = ()  # the state slots that stay on the host whatever the parameter's side
 
     def __init__(self, lr, l2=0.0, l1=0.0):
         name = type(self).__name__
@@ -57,14 +60,36 @@ class Optimizer:
         return {}
 
     def state_dict(self):
+        """The state keyed "<parameter key>.<slot>" (the arrays themselves, each on its parameter's side)."""
         return {f"{key}.{slot}": a for key, slots in self.state.items() for slot, a in slots.items()}
 
-    def load_state_dict(self, arrays):
-        """State from ``state_dict()``'s arrays, as host copies."""
-        self.state = {}
+    def load_state_dict(self, arrays, params):
+        """State from ``state_dict()``'s arrays (NumPy arrays or DeviceArrays, as a checkpoint or another
+        optimiser gives them): copies, each beside its parameter. ``params`` yields (key, name, param, grad)
+        as ``Sequential.parameters()`` does; state for a key not among them is a ValueError."""
+        beside = {key: p for key, _, p, _ in params}
+        state = {}
         for full, a in arrays.items():
             key, slot = full.rsplit(".", 1)
-            self.state.setdefault(key, {})[slot] = _HOST.copy(_HOST.from_host(a))
+            if key not in beside:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state {full} belongs to no parameter "
+                                 f"(the model has {', '.join(beside) or 'none'})")
+            state.setdefault(key, {})[slot] = self._beside(slot, a, beside[key], copy=True)
+        self.state = state
+
+    def place(self, params):
+        """Moves the state beside its parameters after they moved (``Sequential.to``); ``params`` as for
+        ``load_state_dict``. State already beside its parameter is not copied."""
+        beside = {key: p for key, _, p, _ in params}
+        for key, slots in self.state.items():
+            for slot, a in slots.items():
+                slots[slot] = self._beside(slot, a, beside[key])
+
+    def _beside(self, slot, a, p, copy=False):
+        """``a`` on the side of parameter ``p`` in its dtype, or on the host for the ``host_slots``."""
+        if slot in self.host_slots:
+            return ops.placed(a, _HOST, copy=copy)
+        return ops.placed(a, ops.array_namespace(p), p.dtype, copy=copy, who=f"{type(self).__name__} state {slot}")
 
 
 class SGD(Optimizer):
@@ -104,6 +129,8 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction."""
+
+    host_slots = ("t",)  # the step counter, read on the host every step
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0, l1=0.0):
         super().__init__(lr, l2, l1)

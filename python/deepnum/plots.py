@@ -1,5 +1,12 @@
-"""Figures written by ``deepnum train`` (matplotlib, imported lazily; never shown)."""
+"""Figures written by ``deepnum train`` (matplotlib, imported lazily; never shown). Host side: a model's arrays
+and predictions (on either device) are drawn from NumPy copies."""
 import numpy as np
+
+from . import ops
+
+
+def _host(a):
+    return ops.array_namespace(a).to_host(a)
 
 
 def _figure(*args, **kwargs):
@@ -30,7 +37,7 @@ def filters(model, path):
     conv = next((layer for layer in model.layers if isinstance(layer, Conv2D)), None)
     if conv is None:
         return
-    w = conv.params["w"][:, 0]
+    w = _host(conv.params["w"])[:, 0]
     cols = min(len(w), 10)
     rows = -(-len(w) // cols)
     plt, fig = _figure(figsize=(cols, rows))
@@ -45,6 +52,7 @@ def filters(model, path):
 def misclassified(predicted, test, path, limit=40):
     """The wrong test digits, each titled true→predicted (as in network3's chapter 6)."""
     x, y = test
+    predicted = _host(predicted)
     wrong = np.flatnonzero(predicted != y)[:limit]
     cols = 10
     rows = max(1, -(-len(wrong) // cols))
@@ -66,7 +74,7 @@ def decision_boundaries(nets, x, y, path):
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     for i, (h, net) in enumerate(nets.items()):
         ax = fig.add_subplot(-(-len(nets) // 4), min(len(nets), 4), i + 1)
-        ax.contourf(gx, gy, net.predict(grid).reshape(gx.shape), alpha=0.4, cmap="coolwarm")
+        ax.contourf(gx, gy, _host(net.predict(grid)).reshape(gx.shape), alpha=0.4, cmap="coolwarm")
         ax.scatter(x[:, 0], x[:, 1], c=y, s=10, cmap="coolwarm")
         ax.set_title(f"hidden layer size {h}")
     fig.tight_layout()

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import datasets, models, nn
+from . import datasets, models, nn, ops
 from .optim import SGD, Adam
 
 
@@ -27,7 +27,7 @@ class Result:
 
 @dataclass
 class Recipe:
-    build: Callable  # seed -> model
+    build: Callable  # (seed, device) -> model
     optimizer: Callable  # (batch_size, n_train) -> optimizer
     epochs: int
     batch_size: int
@@ -36,14 +36,15 @@ class Recipe:
     fit_options: dict = field(default_factory=dict)
     needs_mnist = True
 
-    def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, **unused):
-        """Train on data = (train, valid, test); weights to ``out``/weights.npz; with
-        ``checkpoint`` (a path) written after every epoch and resumed from if it exists."""
+    def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, device="cpu",
+            **unused):
+        """Train on data = (train, valid, test) on ``device`` ("cpu" or "cuda"); weights to ``out``/weights.npz;
+        with ``checkpoint`` (a path) written after every epoch and resumed from if it exists."""
         train, valid, test = data
         if self.expand:
             train = datasets.expand_mnist(train, seed)
         batch_size = batch_size or self.batch_size
-        model = self.build(seed)
+        model = self.build(seed, device)
         history = model.fit(train, epochs or self.epochs, batch_size, self.optimizer(batch_size, len(train[0])),
                             validation=valid, test=test, patience=self.patience, verbose=verbose,
                             checkpoint=checkpoint, **self.fit_options)
@@ -90,12 +91,12 @@ class MoonsRecipe:
     epochs: int = 20000
     needs_mnist = False
 
-    def run(self, data, seed=0, out=None, verbose=True, epochs=None, hidden=None, **unused):
+    def run(self, data, seed=0, out=None, verbose=True, epochs=None, hidden=None, device="cpu", **unused):
         x, y = datasets.moons(200, 0.2, seed)
         n, nets = len(x), {}
         for h in hidden or self.hidden:
             model = models.Sequential([nn.Dense(2, h, "tanh", init="normal"), nn.Dense(h, 2, init="normal"),
-                                       nn.SoftmaxNLL()], seed=seed)
+                                       nn.SoftmaxNLL()], seed=seed, device=device)
             # the tutorial sums the loss over the batch: on the mean loss that is lr·n and λ/n
             model.fit((x, y), epochs or self.epochs, n, SGD(0.01 * n, l2=0.01 / n))
             nets[h] = model
@@ -129,9 +130,9 @@ class BinaryAdditionRecipe:
     needs_mnist = False
 
     @staticmethod
-    def build(seed, hidden=16):
+    def build(seed, hidden=16, device="cpu"):
         return models.Sequential([nn.RNN(2, hidden, "sigmoid", return_sequences=True, init_hh="glorot"),
-                                  nn.Dense(hidden, 1), nn.SigmoidBCE()], seed=seed)
+                                  nn.Dense(hidden, 1), nn.SigmoidBCE()], seed=seed, device=device)
 
     @staticmethod
     def all_pairs():
@@ -140,12 +141,13 @@ class BinaryAdditionRecipe:
 
     @staticmethod
     def sums(model, x):
-        """The integers the model writes for the inputs x (N, 8, 2)."""
-        return (model.predict(x, batch_size=len(x))[..., 0] << np.arange(x.shape[1])).sum(axis=1)
+        """The integers the model writes for the inputs x (N, 8, 2) (host integers, wherever the model is)."""
+        bits = model.predict(x, batch_size=len(x))
+        return (ops.array_namespace(bits).to_host(bits)[..., 0] << np.arange(x.shape[1])).sum(axis=1)
 
-    def run(self, data, seed=0, out=None, verbose=True, updates=None, hidden=None, **unused):
+    def run(self, data, seed=0, out=None, verbose=True, updates=None, hidden=None, device="cpu", **unused):
         updates = updates or self.updates
-        model = self.build(seed, hidden[0] if hidden else self.hidden)
+        model = self.build(seed, hidden[0] if hidden else self.hidden, device)
         model.optimizer = SGD(self.lr)
         rng = np.random.default_rng(seed + 1)
         a_all, b_all, x_all = self.all_pairs()
@@ -180,11 +182,11 @@ class BinaryAdditionRecipe:
         return Result(model, history, None, 1 - accuracy)
 
 
-def _seq_mnist(seed):
+def _seq_mnist(seed, device):
     """MNIST read row by row: 28 steps of 28 pixels, 128 tanh units (orthogonal w_hh, gradients clipped
     to norm 1), softmax on the last state; Adam with lr 1e-3 · 0.9^epoch, minibatches of 50."""
     return models.Sequential([models.Reshape((28, 28)), nn.RNN(28, 128, "tanh", clip=1.0), nn.Dense(128, 10),
-                              nn.SoftmaxNLL()], seed)
+                              nn.SoftmaxNLL()], seed, device=device)
 
 
 def _n3_l2(lmbda, batch_size, n_train):
@@ -192,39 +194,41 @@ def _n3_l2(lmbda, batch_size, n_train):
     return lmbda * batch_size / n_train
 
 
-def _n3_conv(seed, conv, activation, hidden=(100,), p_dropout=0.0):
-    return models.ConvNet((1, 28, 28), conv, list(hidden), activation=activation, p_dropout=p_dropout, seed=seed)
+def _n3_conv(seed, device, conv, activation, hidden=(100,), p_dropout=0.0):
+    return models.ConvNet((1, 28, 28), conv, list(hidden), activation=activation, p_dropout=p_dropout, seed=seed,
+                          device=device)
 
 
-def _cnn_adam(seed):
+def _cnn_adam(seed, device):
     layers = [models.Reshape((1, 28, 28)),
               nn.Conv2D(1, 32, 5, padding=2, activation="relu", init="he"), nn.MaxPool2D(2),
               nn.Conv2D(32, 64, 5, padding=2, activation="relu", init="he"), nn.MaxPool2D(2),
               nn.Flatten(), nn.Dense(64 * 7 * 7, 1024, "relu", init="he"),
               nn.Dense(1024, 10, init="glorot", p_dropout=0.5), nn.SoftmaxNLL()]
-    return models.Sequential(layers, seed)
+    return models.Sequential(layers, seed, device=device)
 
 
 TWO_CONV = [(20, 5, 2), (40, 5, 2)]
-N3_DROPOUT = Recipe(lambda seed: _n3_conv(seed, TWO_CONV, "relu", (1000, 1000), 0.5), lambda bs, n: SGD(0.03),
-                    epochs=40, batch_size=10, expand=True)
+N3_DROPOUT = Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "relu", (1000, 1000), 0.5),
+                    lambda bs, n: SGD(0.03), epochs=40, batch_size=10, expand=True)
 
 RECIPES = {
-    "logistic": Recipe(lambda seed: models.LogisticRegression(784, 10, seed=seed),
+    "logistic": Recipe(lambda seed, device: models.LogisticRegression(784, 10, seed=seed, device=device),
                        lambda bs, n: SGD(0.13), epochs=1000, batch_size=600, patience=5000),
-    "mlp": Recipe(lambda seed: models.MLP([784, 500, 10], "tanh", seed=seed),
+    "mlp": Recipe(lambda seed, device: models.MLP([784, 500, 10], "tanh", seed=seed, device=device),
                   lambda bs, n: SGD(0.01, l2=2 * 1e-4), epochs=1000, batch_size=20, patience=10000),
-    "lenet5": Recipe(lambda seed: models.LeNet(seed=seed), lambda bs, n: SGD(0.1), epochs=200, batch_size=500,
-                     patience=10000),
-    "n3-shallow": Recipe(lambda seed: models.MLP([784, 100, 10], "sigmoid", init="normal", seed=seed),
+    "lenet5": Recipe(lambda seed, device: models.LeNet(seed=seed, device=device), lambda bs, n: SGD(0.1), epochs=200,
+                     batch_size=500, patience=10000),
+    "n3-shallow": Recipe(lambda seed, device: models.MLP([784, 100, 10], "sigmoid", init="normal", seed=seed,
+                                                         device=device),
                          lambda bs, n: SGD(0.1), epochs=60, batch_size=10),
-    "n3-conv": Recipe(lambda seed: _n3_conv(seed, TWO_CONV[:1], "sigmoid"), lambda bs, n: SGD(0.1),
+    "n3-conv": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV[:1], "sigmoid"), lambda bs, n: SGD(0.1),
                       epochs=60, batch_size=10),
-    "n3-dbl-conv": Recipe(lambda seed: _n3_conv(seed, TWO_CONV, "sigmoid"), lambda bs, n: SGD(0.1),
+    "n3-dbl-conv": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "sigmoid"), lambda bs, n: SGD(0.1),
                           epochs=60, batch_size=10),
-    "n3-relu": Recipe(lambda seed: _n3_conv(seed, TWO_CONV, "relu"),
+    "n3-relu": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "relu"),
                       lambda bs, n: SGD(0.03, l2=_n3_l2(0.1, bs, n)), epochs=60, batch_size=10),
-    "n3-expanded": Recipe(lambda seed: _n3_conv(seed, TWO_CONV, "relu"),
+    "n3-expanded": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "relu"),
                           lambda bs, n: SGD(0.03, l2=_n3_l2(0.1, bs, n)), epochs=60, batch_size=10, expand=True),
     "n3-dropout": N3_DROPOUT,
     "n3-ensemble": EnsembleRecipe(N3_DROPOUT, members=5),

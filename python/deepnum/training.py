@@ -4,16 +4,17 @@ on a loss that is not finite (:class:`StopOnNaN`) and checkpoints (:class:`Check
 
 The loop drives any model with ``train_step(xb, yb)`` (a loss that is not finite raises
 :class:`TrainingDiverged` and leaves the parameters as they were), ``evaluate(data)``,
-``state_dict()`` / ``load_state_dict()``, ``architecture()``, an ``optimizer``, an ``epoch`` counter
-and ``rng``, the generator it draws from: :class:`deepnum.models.Sequential` is one. No NumPy here:
-minibatches are cut with the array namespace of the data (``deepnum.ops.array_namespace``).
+``state_dict()`` / ``load_state_dict()``, ``architecture()``, ``parameters()``, an ``optimizer``, an
+``epoch`` counter, ``rng``, the generator it draws from, its array namespace ``xp``, ``place(x, y)``
+(the data on the model's side) and ``to(device)``: :class:`deepnum.models.Sequential` is one. No NumPy
+here: the data sets are placed on the model's side once per run, and minibatches are cut from them with
+its namespace (``rows`` views in order; ``take_rows`` of a permutation placed there once per epoch).
 """
 import math
 import time
 from pathlib import Path
 
 from . import checkpoint as ckpt
-from . import ops
 from .nn import _check_count
 from .optim import SGD
 
@@ -87,8 +88,8 @@ class EarlyStopping:
 
 class Run:
     """One :func:`fit` call, as callbacks see it: the model, the history so far, the early-stopping
-    rule, the parameters of the best validation so far (``best``, model-side copies) and the test
-    error there, and the sizes of the loop."""
+    rule, the parameters of the best validation so far (``best``, a ``state_dict()``: NumPy copies) and
+    the test error there, and the sizes of the loop."""
 
     def __init__(self, model, n_train, batch_size, shuffle, has_validation, early_stopping):
         self.model, self.n_train, self.batch_size, self.shuffle = model, n_train, batch_size, shuffle
@@ -171,7 +172,7 @@ class Checkpointing(Callback):
             return
         model, c = run.model, ckpt.read(self.path, run.model.architecture(), run.setup())
         model.load_state_dict(c.params)
-        model.optimizer.load_state_dict(c.optimizer_state)
+        model.optimizer.load_state_dict(c.optimizer_state, model.parameters())
         model.rng.bit_generator.state = c.rng_state
         model.epoch = c.epoch
         run.history, run.best, run.test_error = History(c.history), c.best, c.test_error
@@ -201,7 +202,7 @@ class _EveryEpoch(Callback):
 # ---- the loop ----------------------------------------------------------------------------------
 
 def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=None, early_stopping=None,
-        shuffle=False, callbacks=(), verbose=False, checkpoint=None):
+        shuffle=False, callbacks=(), verbose=False, checkpoint=None, device=None):
     """Minibatch training of ``model`` on ``train`` = (x, y); returns a :class:`History`.
 
     ``early_stopping`` (an :class:`EarlyStopping`; default: no patience) says when to validate on
@@ -210,6 +211,11 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
     (counted by ``model.epoch``, so a resumed run goes on where it stopped); a trailing partial batch
     is dropped, as in the seeds; ``shuffle`` draws a permutation a epoch from ``model.rng``.
 
+    ``device`` ("cpu" or "cuda"; None: the model's) moves the model there first (``model.to``; it stays
+    there). ``train``, ``validation`` and ``test`` are copied to the model's side once per run (not per
+    epoch or batch; not at all when they are there already); evaluation reduces losses and error counts
+    there, and only scalars come back.
+
     Callbacks run in this order: :class:`StopOnNaN` (always), :class:`Progress` (with ``verbose``),
     ``callbacks`` (:class:`Callback` objects, or functions f(model, history) called after every epoch),
     and :class:`Checkpointing` (with ``checkpoint``, a path).
@@ -217,6 +223,8 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
     x, y = train
     if len(x) != len(y):
         raise ValueError(f"fit: {len(x)} training inputs but {len(y)} targets")
+    if device is not None:
+        model.to(device)
     _check_count("fit", "batch_size", batch_size, 1)
     _check_count("fit", "epochs", epochs, 0)
     n_batches = len(x) // batch_size
@@ -224,6 +232,7 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
         raise ValueError(f"fit: batch_size {batch_size} exceeds the {len(x)} training examples")
     if optimizer is not None:
         model.optimizer = optimizer
+        optimizer.place(model.parameters())  # state it holds from another run, beside the parameters
     if model.optimizer is None:
         model.optimizer = SGD(0.1)
     early = EarlyStopping() if early_stopping is None else early_stopping
@@ -231,18 +240,22 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
     hooks = [StopOnNaN(checkpoint), *([Progress()] if verbose else []),
              *(f if isinstance(f, Callback) else _EveryEpoch(f) for f in callbacks),
              *([Checkpointing(checkpoint, verbose)] if checkpoint is not None else [])]
+    x, y = model.place(x, y)
+    validation = None if validation is None else model.place(*validation)
+    test = None if test is None else model.place(*test)
     for h in hooks:
         h.on_fit_start(run)
-    xp = ops.array_namespace(x, y)
+    xp = model.xp
     while model.epoch < epochs and not early.stopped:
-        order = model.rng.permutation(len(x)) if shuffle else None
+        order = xp.from_host(model.rng.permutation(len(x))) if shuffle else None
         losses, last_validation, start = [], None, time.perf_counter()
         for h in hooks:
             h.on_epoch_start(run)
         for b in range(n_batches):
             lo, hi = b * batch_size, (b + 1) * batch_size
             if shuffle:
-                xb, yb = xp.take_rows(x, order[lo:hi]), xp.take_rows(y, order[lo:hi])
+                rows = xp.rows(order, lo, hi)
+                xb, yb = xp.take_rows(x, rows), xp.take_rows(y, rows)
             else:
                 xb, yb = xp.rows(x, lo, hi), xp.rows(y, lo, hi)
             try:
