@@ -153,21 +153,13 @@ __global__ void bce_partials_kernel(double* partial, const T* z, const T* y, i64
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
-__global__ void sum_partials_kernel(double* out, const double* partial, i64 n) {
-  __shared__ double shared[kThreads];
-  double acc = 0.0;
-  for (i64 i = threadIdx.x; i < n; i += blockDim.x) acc += partial[i];
-  const double s = block_sum(acc, shared);
-  if (threadIdx.x == 0) out[0] = s;
-}
-
-// The sum the launch of `partials` (one double per block of blocks_for(n)) and sum_partials_kernel give, copied back.
+// The sum the launch of `partials` (one double per block of blocks_for(n)) and sum_in_order_kernel give, copied back.
 template <class Partials>
 double fixed_order_sum(i64 n, Partials&& partials) {
   const unsigned blocks = blocks_for(n);
   Buffer partial(sizeof(double) * blocks), total(sizeof(double));
   partials(blocks, partial.as<double>());
-  launch<sum_partials_kernel>(1, kThreads, total.as<double>(), partial.as<double>(), static_cast<i64>(blocks));
+  launch<sum_in_order_kernel>(1, kThreads, total.as<double>(), partial.as<double>(), static_cast<i64>(blocks));
   double sum = 0.0;
   copy_to_host(&sum, total.data(), sizeof(double));
   return sum;

@@ -88,5 +88,17 @@ class Flag {
   Buffer buf_;
 };
 
+namespace {  // a kernel in each file that launches it (internal linkage: no -rdc needed)
+
+// *out = the sum of x[0..n) in a fixed order; launched as one block of kThreads threads
+[[maybe_unused]] __global__ void sum_in_order_kernel(double* out, const double* x, i64 n) {
+  __shared__ double shared[kThreads];
+  double acc = 0.0;
+  for (i64 i = threadIdx.x; i < n; i += blockDim.x) acc += x[i];
+  const double s = block_sum(acc, shared);
+  if (threadIdx.x == 0) *out = s;
+}
+
+}  // namespace
 }  // namespace cuda
 }  // namespace deepnum

@@ -78,15 +78,6 @@ __global__ void softmax_rows_kernel(T* probs, double* row_loss, int* bad, const 
   }
 }
 
-// *out = sum of x[0..n) in a fixed order (one block)
-__global__ void sum_kernel(double* out, const double* x, i64 n) {
-  __shared__ double shared[kThreads];
-  double acc = 0.0;
-  for (i64 i = threadIdx.x; i < n; i += blockDim.x) acc += x[i];
-  const double s = block_sum(acc, shared);
-  if (threadIdx.x == 0) *out = s;
-}
-
 // An element of a row with a label outside [0, n) raises *bad (its value is never used: the op throws).
 template <class T>
 __global__ void softmax_grad_kernel(T* dlogits, int* bad, const T* probs, const i64* labels, i64 N, i64 n) {
@@ -108,12 +99,12 @@ double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, 
   // logits and probs are (N,n_classes), labels is (N,)
   Buffer row_loss(sizeof(double) * N), result(sizeof(LossRead));
   LossRead* out = result.as<LossRead>();
-  fill_zero(out, sizeof(LossRead));  // the flag; the sum is written by sum_kernel
+  fill_zero(out, sizeof(LossRead));  // the flag; the sum is written by sum_in_order_kernel
   const unsigned blocks =
       static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, limits().max_blocks));
   launch<softmax_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), &out->bad_label, logits,
                                  labels, N, n_classes);
-  launch<sum_kernel>(1, kThreads, &out->sum, row_loss.as<double>(), N);
+  launch<sum_in_order_kernel>(1, kThreads, &out->sum, row_loss.as<double>(), N);
   LossRead host;
   copy_to_host(&host, out, sizeof(LossRead));
   if (host.bad_label) throw_bad_label(labels, N, n_classes, "softmax_nll_forward");
