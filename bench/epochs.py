@@ -58,11 +58,12 @@ def _timed_pass(trainer, x, y, batch, scale):
     return (time.perf_counter() - start) * scale
 
 
-def run(mode, only, impls, log):
-    """Check and time every workload whose name matches ``only``: one row per (workload, impl)."""
-    rows = []
+def workload_inputs(workloads, mode, only):
+    """For each (label, recipe name, batch) of ``workloads`` whose row name matches ``only``: its name, the
+    recipe, random MNIST-shaped data of whole segments (``mode``'s samples), the segment length, the factor from
+    a segment to a whole epoch, and the reference's one step at lr 1 that each implementation is checked against."""
     rng = np.random.default_rng(0)
-    for label, recipe_name, batch in WORKLOADS:
+    for label, recipe_name, batch in workloads:
         name = f"epoch {label} b{batch}"
         if only and not re.search(only, name):
             continue
@@ -73,6 +74,14 @@ def run(mode, only, impls, log):
         scale = (EPOCH // batch) / (per_segment // batch)  # whole batches, as fit() runs them
         with deepnum.use_backend("numpy"):
             want = _one_step(_trainer("reference", recipe, batch, lr=1.0), x[:batch], y[:batch])
+        yield name, label, recipe_name, recipe, batch, x, y, n, per_segment, scale, want
+
+
+def run(mode, only, impls, log):
+    """Check and time every workload whose name matches ``only``: one row per (workload, impl)."""
+    rows = []
+    for name, label, recipe_name, recipe, batch, x, y, n, per_segment, scale, want in \
+            workload_inputs(WORKLOADS, mode, only):
         medians = {}
         for impl in impls:
             with deepnum.use_backend(impl) if impl in DEEPNUM else nullcontext():

@@ -30,7 +30,6 @@ the emulated build), measures nothing useful.
 import argparse
 import contextlib
 import gc
-import inspect
 import json
 import math
 import os
@@ -45,10 +44,10 @@ from pathlib import Path
 import numpy as np
 
 import deepnum
-from deepnum import cuda, models, ops, recipes
+from deepnum import cuda, ops
 
 from . import baselines as bl
-from .epochs import EPOCH, _one_step, _trainer
+from .epochs import _trainer, workload_inputs
 from .run import environment
 from .timing import summary
 
@@ -83,7 +82,6 @@ WORKLOADS = (  # (label, recipe, batch size): the issue's targets and every reci
 # Implementations: "cuda" (deepnum on DeviceArrays), "torch" (PyTorch on the GPU, TF32 off), "torch-tf32"
 # (TF32 on), "cpp" (deepnum on the host: epochs only). Relative error allowed against float64:
 TOLERANCE = {"cuda": 1e-4, "torch": 1e-4, "torch-tf32": 5e-3}
-FIT_DEVICE = "device" in inspect.signature(models.Sequential.fit).parameters
 
 
 class Skip(Exception):
@@ -361,9 +359,6 @@ def _epoch_runner(impl, recipe, batch, x, y):
     reason = why_not(impl)
     if reason:
         raise Skip(reason)
-    if impl == "cuda" and not FIT_DEVICE:
-        raise Skip("Sequential.fit has no device parameter yet (models on the GPU are not merged): "
-                   "no deepnum cuda epoch")
     if impl == "torch":
         tx, ty = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
         model = _trainer("cpp", recipe, batch)  # the initial weights and SGD settings to copy
@@ -378,18 +373,8 @@ def _epoch_runner(impl, recipe, batch, x, y):
 
 def run_epochs(mode, only, log):
     rows = []
-    rng = np.random.default_rng(0)
-    for label, recipe_name, batch in WORKLOADS:
-        name = f"epoch {label} b{batch}"
-        if only and not re.search(only, name):
-            continue
-        recipe = recipes.RECIPES[recipe_name]
-        per_segment = max(1, min(mode.epoch_samples, EPOCH) // mode.epoch_segments // batch) * batch
-        n = per_segment * mode.epoch_segments
-        x, y = rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
-        scale = (EPOCH // batch) / (per_segment // batch)  # whole batches, as fit() runs them
-        with deepnum.use_backend("numpy"):
-            want = _one_step(_trainer("reference", recipe, batch, lr=1.0), x[:batch], y[:batch])
+    for name, label, recipe_name, recipe, batch, x, y, n, per_segment, scale, want in \
+            workload_inputs(WORKLOADS, mode, only):
         line = []
         for impl in ("cuda", "torch", "cpp"):
             row = {"kind": "epoch", "name": name, "workload": label, "recipe": recipe_name, "batch": batch,
@@ -437,7 +422,6 @@ def gpu_environment():
         torch_device=torch.cuda.get_device_name(0) if _torch_gpu() else None,
         cudnn=torch.backends.cudnn.version() if _torch_gpu() else None,
         commit=os.environ.get("DEEPNUM_COMMIT") or env["commit"],
-        fit_device=FIT_DEVICE,
     )
     return env
 
