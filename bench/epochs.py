@@ -34,7 +34,7 @@ WORKLOADS = (  # (label, recipe, batch size)
 def _trainer(impl, recipe, batch, lr=None):
     """The recipe's model and SGD (optionally with another learning rate) for ``impl``."""
     model = recipe.build(0, "cpu")
-    model.optimizer = recipe.optimizer(batch, EPOCH)
+    model.optimizer = recipe.make_optimizer(batch, EPOCH)
     model.optimizer.lr = lr or model.optimizer.lr
     if impl == "numpy":
         return bl.NumpyNet(model, model.optimizer.lr, model.optimizer.l2)

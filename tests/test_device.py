@@ -341,7 +341,7 @@ def _distinct_recipes():
     seen = {}
     for name, r in recipes.RECIPES.items():
         if isinstance(r, recipes.Recipe):
-            key = repr((r.build(0, "cpu").architecture(), r.optimizer(10, 20).config(), r.patience, r.fit_options))
+            key = repr((r.build(0, "cpu").architecture(), r.make_optimizer(10, 20).config(), r.patience, r.fit_options))
             seen.setdefault(key, name)
     return list(seen.values())
 
@@ -362,7 +362,7 @@ def test_each_recipe_trains_on_cuda_as_on_cpp(name):
     train, valid, test = mnist_like(20, 1), mnist_like(10, 2), mnist_like(10, 3)
     cpu, history_cpu, dev, history_dev = _fit_both(
         lambda device: Sequential.from_architecture(dict(arch, dtype="float64"), device), train, epochs=1,
-        batch_size=10, optimizer=lambda: recipe.optimizer(10, 20), validation=valid, test=test,
+        batch_size=10, optimizer=lambda: recipe.make_optimizer(10, 20), validation=valid, test=test,
         patience=recipe.patience, **recipe.fit_options)
     _assert_close(dev, history_dev, cpu, history_cpu, 1e-9, name)
     assert history_dev["train_loss"][0] > 0
@@ -374,7 +374,7 @@ def test_a_float32_recipe_on_cuda_as_on_cpp():
     """The mlp recipe as it is (float32): the same losses and weights to float32 rounding."""
     recipe = recipes.RECIPES["mlp"]
     cpu, history_cpu, dev, history_dev = _fit_both(lambda device: recipe.build(0, device), mnist_like(60, 4),
-                                                   epochs=2, batch_size=20, optimizer=lambda: recipe.optimizer(20, 60),
+                                                   epochs=2, batch_size=20, optimizer=lambda: recipe.make_optimizer(20, 60),
                                                    validation=mnist_like(20, 5), patience=recipe.patience)
     _assert_close(dev, history_dev, cpu, history_cpu, 1e-4, "mlp float32")
 

@@ -129,14 +129,28 @@ def _json_default(v):
     raise TypeError(f"cannot serialise {type(v).__name__}")
 
 
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path``, atomically."""
+    _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_json(path, value):
+    """Write ``value`` as JSON (NumPy scalars as numbers) to ``path``, atomically."""
+    write_text(path, json.dumps(value, indent=1, default=_json_default))
+
+
 def _atomic_savez(path, arrays):
-    """Write an .npz to a temporary file beside ``path``, flush it to disk and rename it over
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _atomic_write(path, write):
+    """Call ``write(f)`` on a temporary file beside ``path``, flush it to disk and rename it over
     ``path``: a reader sees the old file or the new one, never a partial one."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "xb") as f:  # a new file (O_EXCL) with the umask's permissions
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,6 +1,6 @@
-"""The ``deepnum`` command: ``train RECIPE``, ``evaluate WEIGHTS [WEIGHTS ...]``, ``info``."""
+"""The ``deepnum`` command: ``train RECIPE``, ``sweep RECIPE``, ``evaluate WEIGHTS [WEIGHTS ...]``, ``info``."""
 import argparse
-import json
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -9,43 +9,90 @@ import numpy as np
 
 import deepnum
 
-from . import _backend, cuda, datasets, recipes
+from . import _backend, checkpoint, cuda, datasets, distributed, recipes
+from . import sweep as sweeps
 from .models import CheckpointMismatch, Ensemble, Sequential, TrainingDiverged
+
+
+def _device(args, command):
+    """The model's device for --backend (cuda: the model on the GPU, the CPU backend as it is); selects a CPU
+    backend."""
+    device = "cuda" if args.backend == "cuda" else "cpu"
+    if device == "cuda" and not cuda.is_available():
+        raise SystemExit(f"deepnum {command} --backend cuda: {cuda.unavailable_reason()}")
+    if args.backend and device == "cpu":
+        deepnum.use_backend(args.backend)
+    return device
+
+
+def _out(args, command, pattern):
+    """--out, created; an earlier run's checkpoints there (``pattern``) need --resume."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(str(p.relative_to(out)) for p in out.glob(pattern))
+    if earlier and not args.resume:
+        raise SystemExit(f"deepnum {command}: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
+                         f"to continue it, choose another --out, or delete the file")
+    if args.resume and not earlier:
+        print(f"deepnum {command}: no checkpoint in {out} to resume: starting from the beginning", file=sys.stderr)
+    return out
+
+
+def _mnist(args):
+    data = datasets.mnist(args.data)
+    if args.train_size:
+        (x, y), valid, test = data
+        data = ((x[:args.train_size], y[:args.train_size]), valid, test)
+    return data
+
+
+def _client(args, command):
+    """A Dask client for --cluster (closed at the end of the ``with``), or None for no --cluster; and the
+    checkpoint directory as the workers see it (--worker-checkpoints; default: --out for local:N, none for a
+    scheduler's address)."""
+    if args.cluster is None:
+        if args.threads is not None or args.worker_checkpoints is not None:
+            raise SystemExit(f"deepnum {command}: --threads and --worker-checkpoints go with --cluster")
+        return contextlib.nullcontext(), Path(args.out)
+    try:
+        kind, _ = distributed.parse_cluster(args.cluster)
+        context = distributed.cluster(args.cluster, args.threads)
+    except ValueError as e:
+        raise SystemExit(f"deepnum {command}: {e}") from None
+    where = args.worker_checkpoints or (args.out if kind == "local" else None)
+    return context, None if where is None else Path(where)
 
 
 def _train(args):
     recipe = recipes.RECIPES[args.recipe]
-    device = "cuda" if args.backend == "cuda" else "cpu"  # cuda: the model on the GPU, the CPU backend as it is
-    if device == "cuda" and not cuda.is_available():
-        raise SystemExit(f"deepnum train --backend cuda: {cuda.unavailable_reason()}")
-    if args.backend and device == "cpu":
-        deepnum.use_backend(args.backend)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    earlier = sorted(p.name for p in out.glob("checkpoint*.npz"))
-    if earlier and not args.resume:
-        raise SystemExit(f"deepnum train: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
-                         f"to continue it, choose another --out, or delete the file")
-    if args.resume and not earlier:
-        print(f"deepnum train: no checkpoint in {out} to resume: starting from the beginning", file=sys.stderr)
-    data = datasets.mnist(args.data) if recipe.needs_mnist else None
-    if args.train_size and data is not None:
-        (x, y), valid, test = data
-        data = ((x[:args.train_size], y[:args.train_size]), valid, test)
+    device = _device(args, "train")
+    if args.cluster is not None and not isinstance(recipe, recipes.EnsembleRecipe):
+        raise SystemExit(f"deepnum train --cluster: {args.recipe} is one model; --cluster trains the members of an "
+                         f"ensemble (n3-ensemble) as tasks; for several runs of one recipe see deepnum sweep")
+    context, checkpoints = _client(args, "train")
+    out = _out(args, "train", "checkpoint*.npz")
+    data = _mnist(args) if recipe.needs_mnist else None
     options = (("epochs", args.epochs), ("batch_size", args.batch_size), ("hidden", args.hidden),
                ("updates", args.updates))
     overrides = {k: v for k, v in options if v is not None}
     start = time.perf_counter()
     try:
-        result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet,
-                            checkpoint=out / "checkpoint.npz", device=device, **overrides)
+        with context as client:
+            if client is not None:
+                overrides["client"] = client
+            result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet,
+                                checkpoint=None if checkpoints is None else checkpoints / "checkpoint.npz",
+                                device=device, **overrides)
     except TrainingDiverged as e:
         print(f"deepnum train: {e}", file=sys.stderr)
         return 1
     except CheckpointMismatch as e:
         raise SystemExit(f"deepnum train --resume: {e}") from None
+    except distributed.TasksFailed as e:
+        print(f"deepnum train: {e}; the other members' weights are in {out}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - start
-    (out / "history.json").write_text(json.dumps(dict(result.history, seconds=seconds), indent=1, default=float))
+    checkpoint.write_json(out / "history.json", dict(result.history, seconds=seconds))
     if result.model is not None and data is not None:
         _plots(result, data, out)
     print(f"time: {seconds:.1f} s")
@@ -57,6 +104,40 @@ def _train(args):
               f"{round(error * n)} misclassified ({100 * error:.6f}%)")
     if result.test_error is not None:
         print(f"test accuracy: {100 * (1 - result.test_error):.2f}% (error {100 * result.test_error:.2f}%)")
+    return 0
+
+
+def _sweep(args):
+    recipe = recipes.RECIPES[args.recipe]
+    if not isinstance(recipe, recipes.Recipe):
+        raise SystemExit(f"deepnum sweep: {args.recipe} is not a recipe trained by minibatch SGD/Adam")
+    if not args.set:
+        raise SystemExit(f"deepnum sweep: give at least one --set NAME=V1,V2,... ({args.recipe}'s settings: "
+                         f"{', '.join(f'{k}={v}' for k, v in recipe.settings.items())}; or epochs, batch_size)")
+    device = _device(args, "sweep")
+    options = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
+    if device != "cpu":
+        options["device"] = device
+    try:
+        settings = dict(sweeps.parse_values(text) for text in args.set)
+        seeds = [int(v) for v in args.seeds.split(",")]
+        sweeps.runs(args.recipe, settings, seeds, options)
+    except ValueError as e:
+        raise SystemExit(f"deepnum sweep: {e}") from None
+    context, checkpoints = _client(args, "sweep")
+    out = _out(args, "sweep", "*/checkpoint.npz")
+    data = _mnist(args)
+    start = time.perf_counter()
+    try:
+        with context as client:
+            rows = sweeps.sweep(client, args.recipe, settings, seeds, data, out, options, checkpoints,
+                                verbose=not args.quiet)
+    except distributed.TasksFailed as e:
+        print(f"deepnum sweep: {e}; the other runs are in {out}", file=sys.stderr)
+        return 1
+    print(sweeps.markdown(rows, list(settings), args.recipe, options), end="")
+    print(f"time: {time.perf_counter() - start:.1f} s; table in {out / 'sweep.md'} and {out / 'sweep.csv'}, "
+          f"plot in {out / 'sweep.png'}")
     return 0
 
 
@@ -111,6 +192,18 @@ def _info(args):
     return 0
 
 
+def _cluster_options(parser, what):
+    parser.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT",
+                        help=f"{what}: local:N starts N worker processes here and closes them at the end; an "
+                             f"address connects to a running Dask scheduler (pip install 'deepnum[dask]')")
+    parser.add_argument("--threads", type=int,
+                        help="with --cluster local:N: the kernels' threads per worker (default: cores / N)")
+    parser.add_argument("--worker-checkpoints", metavar="DIR",
+                        help="with --cluster: the directory, as the workers see it, for each task's checkpoint "
+                             "(default: --out for local:N; none for a scheduler's address: a task retried after "
+                             "its worker died then starts again, with the same result)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="deepnum", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,7 +226,26 @@ def main(argv=None):
                         "binary-addition: the hidden size")
     t.add_argument("--updates", type=int, help="binary-addition: number of single-example SGD updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    _cluster_options(t, "n3-ensemble: train the members as tasks on a Dask cluster")
     t.set_defaults(func=_train)
+    w = sub.add_parser("sweep", help="train a recipe for every combination of some settings and seeds; a table "
+                                     "and a plot of their accuracies")
+    w.add_argument("recipe", choices=sorted(k for k, v in recipes.RECIPES.items() if isinstance(v, recipes.Recipe)))
+    w.add_argument("--set", action="append", metavar="NAME=V1,V2,...",
+                   help="values of one of the recipe's settings (e.g. lr=0.01,0.03,0.1; n3 recipes: lr and l2 = "
+                        "network3's lmbda), or of epochs or batch_size; repeat for a grid")
+    w.add_argument("--seeds", default="0", help="comma-separated seeds, each setting trained with each")
+    w.add_argument("--epochs", type=int)
+    w.add_argument("--batch-size", type=int)
+    w.add_argument("--backend", choices=[b for b in deepnum.backends() if b != "cuda"] + ["cuda"])
+    w.add_argument("--out", default="runs/sweep",
+                   help="directory for sweep.md, sweep.csv, sweep.png and a directory per run")
+    w.add_argument("--resume", action="store_true", help="continue the runs from their checkpoints in --out")
+    w.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
+    w.add_argument("--train-size", type=int, help="train on the first N examples only")
+    w.add_argument("--quiet", action="store_true", help="no line per finished run")
+    _cluster_options(w, "run the grid as tasks on a Dask cluster (default: one run after another here)")
+    w.set_defaults(func=_sweep)
     e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set; several weights files vote")
     e.add_argument("weights", nargs="+", help="a weights .npz; with more than one, their ensemble is scored")
     e.add_argument("--vote", choices=("majority", "mean"), default="majority",

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import checkpoint as checkpoint_module
 from . import datasets, models, nn, ops
 from .optim import SGD, Adam
 
@@ -27,27 +28,37 @@ class Result:
 
 @dataclass
 class Recipe:
+    """A seed experiment: its model (``build``), its optimiser and training setup.
+
+    ``settings`` are the optimiser's hyper-parameters in the seed's own terms, with the seed's values
+    (``deepnum sweep --set NAME=...`` and ``run(settings=...)`` change them); ``optimizer`` is called
+    with (batch_size, n_train, **settings)."""
+
     build: Callable  # (seed, device) -> model
-    optimizer: Callable  # (batch_size, n_train) -> optimizer
+    optimizer: Callable  # (batch_size, n_train, **settings) -> optimizer
     epochs: int
     batch_size: int
+    settings: dict
     patience: Optional[int] = None
     expand: bool = False  # train on network3's expanded (shifted) training set
     fit_options: dict = field(default_factory=dict)
     needs_mnist = True
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, device="cpu",
-            **unused):
+            settings=None, callbacks=(), **unused):
         """Train on data = (train, valid, test) on ``device`` ("cpu" or "cuda"); weights to ``out``/weights.npz;
-        with ``checkpoint`` (a path) written after every epoch and resumed from if it exists."""
+        with ``checkpoint`` (a path) written after every epoch and resumed from if it exists. ``settings``
+        overrides some of :attr:`settings`; ``callbacks`` are passed to ``fit`` after the recipe's own."""
         train, valid, test = data
         if self.expand:
             train = datasets.expand_mnist(train, seed)
         batch_size = batch_size or self.batch_size
         model = self.build(seed, device)
-        history = model.fit(train, epochs or self.epochs, batch_size, self.optimizer(batch_size, len(train[0])),
-                            validation=valid, test=test, patience=self.patience, verbose=verbose,
-                            checkpoint=checkpoint, **self.fit_options)
+        options = dict(self.fit_options)
+        options["callbacks"] = [*options.get("callbacks", ()), *callbacks]
+        optimizer = self.make_optimizer(batch_size, len(train[0]), settings)
+        history = model.fit(train, epochs or self.epochs, batch_size, optimizer, validation=valid, test=test,
+                            patience=self.patience, verbose=verbose, checkpoint=checkpoint, **options)
         if self.patience is not None and len(test[0]) % batch_size and len(test[0]) >= batch_size:
             # the DLT score whole minibatches only (logistic_sgd.py: 10000 // 600 * 600 = 9600 images)
             n = len(test[0]) // batch_size * batch_size
@@ -57,27 +68,58 @@ class Recipe:
             model.save(out / "weights.npz")
         return Result(model, history, history.get("test_error"))
 
+    def make_optimizer(self, batch_size, n_train, settings=None):
+        """The recipe's optimiser for minibatches of ``batch_size`` from ``n_train`` examples, with ``settings``
+        (see :meth:`resolve`)."""
+        return self.optimizer(batch_size, n_train, **self.resolve(settings))
+
+    def resolve(self, settings=None):
+        """The recipe's settings with ``settings`` (a dict, or None) in place of its defaults; a ValueError
+        naming the recipe's settings for a name it does not have."""
+        settings = dict(settings or {})
+        unknown = sorted(set(settings) - set(self.settings))
+        if unknown:
+            raise ValueError(f"recipe settings: {', '.join(unknown)} is not a setting of this recipe "
+                             f"(it has {', '.join(self.settings) or 'none'})")
+        return {**self.settings, **settings}
+
 
 @dataclass
 class EnsembleRecipe:
     """Train ``members`` copies of a recipe with seeds seed, seed+1, ... and let them vote (majority).
 
     Member i is the model ``member.run`` trains with seed ``seed + i``: the members can as well be
-    trained one by one (``deepnum train n3-dropout --seed i``) and voted by ``deepnum evaluate``."""
+    trained one by one (``deepnum train n3-dropout --seed i``) and voted by ``deepnum evaluate``, or as
+    tasks on a Dask cluster (``client``; :mod:`deepnum.distributed`), with the same result bit for bit
+    at the same thread count."""
 
     member: Recipe
     members: int = 5
     needs_mnist = True
 
-    def run(self, data, seed=0, out=None, verbose=True, checkpoint=None, **options):
-        """As :meth:`Recipe.run`; member i checkpoints to checkpoint-i.npz beside ``checkpoint``."""
-        results = []
-        for i in range(self.members):
-            member_checkpoint = None if checkpoint is None else checkpoint.with_name(f"checkpoint-{i}.npz")
-            results.append(self.member.run(data, seed + i, None, verbose, checkpoint=member_checkpoint, **options))
-            if out is not None:  # each member as soon as it is trained: a stopped run keeps them
-                results[-1].model.save(out / f"weights-{i}.npz")
-        ensemble = models.Ensemble([r.model for r in results])
+    def run(self, data, seed=0, out=None, verbose=True, checkpoint=None, client=None, **options):
+        """As :meth:`Recipe.run`; member i checkpoints to checkpoint-i.npz beside ``checkpoint`` (a path as the
+        workers see it, with ``client``) and its weights go to ``out``/weights-i.npz as soon as it is trained, so
+        that a stopped run keeps them. With ``client`` (a ``dask.distributed.Client``) the members train as tasks
+        on its workers; a member that failed is named in :class:`deepnum.distributed.TasksFailed`, raised after
+        the others' weights were written."""
+        from . import distributed
+
+        tasks = [distributed.Task(self.member, seed + i, options=options) for i in range(self.members)]
+        checkpoints = [None if checkpoint is None else checkpoint.with_name(f"checkpoint-{i}.npz")
+                       for i in range(self.members)]
+        device = options.get("device", "cpu")
+
+        def save(i, trained):
+            if verbose and client is not None:
+                resumed = f", resumed after epoch {trained.resumed_after}" if trained.resumed_after else ""
+                print(f"member {i} (seed {seed + i}): test accuracy {100 * (1 - trained.test_error):.2f}% in "
+                      f"{trained.seconds:.0f} s with {trained.threads} threads{resumed}", flush=True)
+            if out is not None:
+                checkpoint_module.write_weights(out / f"weights-{i}.npz", trained.architecture, trained.params)
+
+        results = distributed.map_recipes(client, tasks, data, checkpoints, save, verbose)
+        ensemble = models.Ensemble([r.model(device) for r in results])
         history = dict(results[0].history, member_test_errors=[r.test_error for r in results])
         return Result(ensemble, history, ensemble.evaluate(data[2])["error"])
 
@@ -210,31 +252,36 @@ def _cnn_adam(seed, device):
 
 TWO_CONV = [(20, 5, 2), (40, 5, 2)]
 N3_DROPOUT = Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "relu", (1000, 1000), 0.5),
-                    lambda bs, n: SGD(0.03), epochs=40, batch_size=10, expand=True)
+                    lambda bs, n, lr: SGD(lr), epochs=40, batch_size=10, settings={"lr": 0.03}, expand=True)
 
 RECIPES = {
     "logistic": Recipe(lambda seed, device: models.LogisticRegression(784, 10, seed=seed, device=device),
-                       lambda bs, n: SGD(0.13), epochs=1000, batch_size=600, patience=5000),
+                       lambda bs, n, lr: SGD(lr), epochs=1000, batch_size=600, settings={"lr": 0.13}, patience=5000),
     "mlp": Recipe(lambda seed, device: models.MLP([784, 500, 10], "tanh", seed=seed, device=device),
-                  lambda bs, n: SGD(0.01, l2=2 * 1e-4), epochs=1000, batch_size=20, patience=10000),
-    "lenet5": Recipe(lambda seed, device: models.LeNet(seed=seed, device=device), lambda bs, n: SGD(0.1), epochs=200,
-                     batch_size=500, patience=10000),
+                  lambda bs, n, lr, l2: SGD(lr, l2=2 * l2), epochs=1000, batch_size=20,
+                  settings={"lr": 0.01, "l2": 1e-4}, patience=10000),  # l2: the DLT's L2_reg
+    "lenet5": Recipe(lambda seed, device: models.LeNet(seed=seed, device=device), lambda bs, n, lr: SGD(lr),
+                     epochs=200, batch_size=500, settings={"lr": 0.1}, patience=10000),
     "n3-shallow": Recipe(lambda seed, device: models.MLP([784, 100, 10], "sigmoid", init="normal", seed=seed,
                                                          device=device),
-                         lambda bs, n: SGD(0.1), epochs=60, batch_size=10),
-    "n3-conv": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV[:1], "sigmoid"), lambda bs, n: SGD(0.1),
-                      epochs=60, batch_size=10),
-    "n3-dbl-conv": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "sigmoid"), lambda bs, n: SGD(0.1),
-                          epochs=60, batch_size=10),
+                         lambda bs, n, lr: SGD(lr), epochs=60, batch_size=10, settings={"lr": 0.1}),
+    "n3-conv": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV[:1], "sigmoid"),
+                      lambda bs, n, lr: SGD(lr), epochs=60, batch_size=10, settings={"lr": 0.1}),
+    "n3-dbl-conv": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "sigmoid"),
+                          lambda bs, n, lr: SGD(lr), epochs=60, batch_size=10, settings={"lr": 0.1}),
+    # l2: network3's lmbda (the L2 coefficient of the cost over the whole training set)
     "n3-relu": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "relu"),
-                      lambda bs, n: SGD(0.03, l2=_n3_l2(0.1, bs, n)), epochs=60, batch_size=10),
+                      lambda bs, n, lr, l2: SGD(lr, l2=_n3_l2(l2, bs, n)), epochs=60, batch_size=10,
+                      settings={"lr": 0.03, "l2": 0.1}),
     "n3-expanded": Recipe(lambda seed, device: _n3_conv(seed, device, TWO_CONV, "relu"),
-                          lambda bs, n: SGD(0.03, l2=_n3_l2(0.1, bs, n)), epochs=60, batch_size=10, expand=True),
+                          lambda bs, n, lr, l2: SGD(lr, l2=_n3_l2(l2, bs, n)), epochs=60, batch_size=10,
+                          settings={"lr": 0.03, "l2": 0.1}, expand=True),
     "n3-dropout": N3_DROPOUT,
     "n3-ensemble": EnsembleRecipe(N3_DROPOUT, members=5),
     "moons": MoonsRecipe(),
-    "cnn-adam": Recipe(_cnn_adam, lambda bs, n: Adam(1e-4), epochs=20, batch_size=50, fit_options={"shuffle": True}),
+    "cnn-adam": Recipe(_cnn_adam, lambda bs, n, lr: Adam(lr), epochs=20, batch_size=50, settings={"lr": 1e-4},
+                       fit_options={"shuffle": True}),
     "binary-addition": BinaryAdditionRecipe(),
-    "seq-mnist": Recipe(_seq_mnist, lambda bs, n: Adam(lambda epoch: 1e-3 * 0.9 ** epoch), epochs=30, batch_size=50,
-                        fit_options={"shuffle": True}),
+    "seq-mnist": Recipe(_seq_mnist, lambda bs, n, lr, decay: Adam(lambda epoch: lr * decay ** epoch), epochs=30,
+                        batch_size=50, settings={"lr": 1e-3, "decay": 0.9}, fit_options={"shuffle": True}),
 }
