@@ -115,10 +115,10 @@ def test_a_member_that_keeps_failing_is_named_and_the_others_are_kept(client, tm
         return tiny_build(seed, device)
 
     member = recipes.Recipe(build, lambda bs, n, lr: SGD(lr), epochs=1, batch_size=8, settings={"lr": 0.1})
-    with pytest.raises(distributed.TasksFailed, match=r"1 of 3 tasks failed \(recipe seed 1: RuntimeError: member 1 "
+    with pytest.raises(distributed.TasksFailed, match=r"1 of 3 tasks failed \(member 1 seed 1: RuntimeError: member 1 "
                                                       r"cannot be built\)") as failed:
         recipes.EnsembleRecipe(member, members=3).run(tiny_data(), out=tmp_path, verbose=False, client=client)
-    assert list(failed.value.failures) == ["recipe seed 1"]
+    assert list(failed.value.failures) == ["member 1 seed 1"]
     assert failed.value.results[1] is None and failed.value.results[2].task.seed == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights-0.npz", "weights-2.npz"]
 

@@ -46,12 +46,13 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 class Task:
     """One training run: ``recipe`` (a name in RECIPES, or a Recipe object: sent to the workers by value) trained
     with ``seed``, its ``settings`` (see :meth:`deepnum.recipes.Recipe.resolve`) and ``options`` (``Recipe.run``'s
-    epochs, batch_size, device)."""
+    epochs, batch_size, device); ``name`` for messages."""
 
     recipe: Union[str, recipes.Recipe]
     seed: int = 0
     settings: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    name: Optional[str] = None  # how messages call it (default: the recipe's name)
 
     def resolved(self):
         """The Recipe object; a ValueError for a name that is not a plain recipe."""
@@ -67,7 +68,7 @@ class Task:
     @property
     def label(self):
         """e.g. "n3-relu lr=0.1 seed 2"."""
-        name = self.recipe if isinstance(self.recipe, str) else "recipe"
+        name = self.name or (self.recipe if isinstance(self.recipe, str) else "recipe")
         return " ".join([name, *(f"{k}={v}" for k, v in self.settings.items()), f"seed {self.seed}"])
 
 

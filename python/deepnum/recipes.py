@@ -105,7 +105,8 @@ class EnsembleRecipe:
         the others' weights were written."""
         from . import distributed
 
-        tasks = [distributed.Task(self.member, seed + i, options=options) for i in range(self.members)]
+        tasks = [distributed.Task(self.member, seed + i, options=options, name=f"member {i}")
+                 for i in range(self.members)]
         checkpoints = [None if checkpoint is None else checkpoint.with_name(f"checkpoint-{i}.npz")
                        for i in range(self.members)]
         device = options.get("device", "cpu")

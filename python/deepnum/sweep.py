@@ -139,7 +139,7 @@ def plot(rows, names, path, recipe):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(rows) + 2), 4.0))
     x = range(len(rows))
     for offset, key, label in ((-0.12, "valid", "validation"), (0.12, "test", "test")):
         xs = [i + offset for i in x]
@@ -149,7 +149,7 @@ def plot(rows, names, path, recipe):
             ax.plot([xi] * len(r[key]), [100 * v for v in r[key]], ".", color="grey", alpha=0.6)
     ax.set_xticks(list(x), ["\n".join(f"{n}={r['setting'][n]}" for n in names) for r in rows])
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{recipe}: {len(rows[0]['seeds'])} seeds per setting (grey: each seed)")
+    ax.set_title(f"deepnum sweep {recipe}: {len(rows[0]['seeds'])} seeds per setting (grey: each)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
