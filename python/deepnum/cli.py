@@ -13,21 +13,43 @@ from . import _backend, cuda, datasets, recipes
 from .models import CheckpointMismatch, Ensemble, Sequential, TrainingDiverged
 
 
+def _communicator(args, recipe):
+    """MPI.COMM_WORLD for ``--data-parallel``, after refusing what it cannot serve."""
+    if recipe.not_data_parallel:
+        raise SystemExit(f"deepnum train {args.recipe} --data-parallel: not supported: {recipe.not_data_parallel}")
+    if args.backend == "cuda":
+        raise SystemExit("deepnum train --data-parallel --backend cuda: not supported (the ranks sum host buffers; "
+                         "GPU-aware MPI is not implemented): choose a CPU backend")
+    from .mpi import mpi
+
+    try:
+        return mpi().COMM_WORLD
+    except ImportError as e:
+        raise SystemExit(f"deepnum train --data-parallel: {e}") from None
+
+
 def _train(args):
     recipe = recipes.RECIPES[args.recipe]
+    comm = _communicator(args, recipe) if args.data_parallel else None
+    root = comm is None or comm.Get_rank() == 0  # the process that prints and writes files
     device = "cuda" if args.backend == "cuda" else "cpu"  # cuda: the model on the GPU, the CPU backend as it is
     if device == "cuda" and not cuda.is_available():
         raise SystemExit(f"deepnum train --backend cuda: {cuda.unavailable_reason()}")
     if args.backend and device == "cpu":
         deepnum.use_backend(args.backend)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    earlier = sorted(p.name for p in out.glob("checkpoint*.npz"))
-    if earlier and not args.resume:
-        raise SystemExit(f"deepnum train: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
-                         f"to continue it, choose another --out, or delete the file")
-    if args.resume and not earlier:
-        print(f"deepnum train: no checkpoint in {out} to resume: starting from the beginning", file=sys.stderr)
+    out, problem = Path(args.out), None
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
+        earlier = sorted(p.name for p in out.glob("checkpoint*.npz"))
+        if earlier and not args.resume:
+            problem = (f"deepnum train: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
+                       f"to continue it, choose another --out, or delete the file")
+        if args.resume and not earlier:
+            print(f"deepnum train: no checkpoint in {out} to resume: starting from the beginning", file=sys.stderr)
+    if comm is not None:  # rank 0 looked at --out (no shared file system assumed): every rank stops, or none
+        problem = comm.bcast(problem, root=0)
+    if problem:
+        raise SystemExit(problem if root else 1)
     data = datasets.mnist(args.data) if recipe.needs_mnist else None
     if args.train_size and data is not None:
         (x, y), valid, test = data
@@ -37,13 +59,16 @@ def _train(args):
     overrides = {k: v for k, v in options if v is not None}
     start = time.perf_counter()
     try:
-        result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet,
-                            checkpoint=out / "checkpoint.npz", device=device, **overrides)
+        result = recipe.run(data, seed=args.seed, out=out if root else None, verbose=root and not args.quiet,
+                            checkpoint=out / "checkpoint.npz", device=device, data_parallel=comm, **overrides)
     except TrainingDiverged as e:
-        print(f"deepnum train: {e}", file=sys.stderr)
+        if root:
+            print(f"deepnum train: {e}", file=sys.stderr)
         return 1
     except CheckpointMismatch as e:
-        raise SystemExit(f"deepnum train --resume: {e}") from None
+        raise SystemExit(f"deepnum train --resume: {e}" if root else 1) from None
+    if not root:
+        return 0
     seconds = time.perf_counter() - start
     (out / "history.json").write_text(json.dumps(dict(result.history, seconds=seconds), indent=1, default=float))
     if result.model is not None and data is not None:
@@ -133,6 +158,9 @@ def main(argv=None):
                         "binary-addition: the hidden size")
     t.add_argument("--updates", type=int, help="binary-addition: number of single-example SGD updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    t.add_argument("--data-parallel", action="store_true",
+                   help="under mpirun/srun (pip install 'deepnum[mpi]'): every rank loads the data and trains on its "
+                        "share of each minibatch, gradients summed by MPI; rank 0 prints and writes --out")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="score saved weights on the MNIST test set; several weights files vote")
     e.add_argument("weights", nargs="+", help="a weights .npz; with more than one, their ensemble is scored")

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import datasets, models, nn, ops
+from . import datasets, models, nn, ops, training
 from .optim import SGD, Adam
 
 
@@ -35,19 +35,29 @@ class Recipe:
     expand: bool = False  # train on network3's expanded (shifted) training set
     fit_options: dict = field(default_factory=dict)
     needs_mnist = True
+    not_data_parallel = None  # why a recipe cannot train with data_parallel (--data-parallel); None: it can
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, device="cpu",
-            **unused):
+            data_parallel=None, **unused):
         """Train on data = (train, valid, test) on ``device`` ("cpu" or "cuda"); weights to ``out``/weights.npz;
-        with ``checkpoint`` (a path) written after every epoch and resumed from if it exists."""
+        with ``checkpoint`` (a path) written after every epoch and resumed from if it exists. With
+        ``data_parallel`` (an MPI communicator), every rank runs this: the model trains as a
+        :class:`deepnum.mpi.DataParallel` across them (progress and checkpoints from rank 0; give
+        ``out`` on rank 0 only)."""
         train, valid, test = data
         if self.expand:
             train = datasets.expand_mnist(train, seed)
         batch_size = batch_size or self.batch_size
         model = self.build(seed, device)
-        history = model.fit(train, epochs or self.epochs, batch_size, self.optimizer(batch_size, len(train[0])),
-                            validation=valid, test=test, patience=self.patience, verbose=verbose,
-                            checkpoint=checkpoint, **self.fit_options)
+        trained = model
+        if data_parallel is not None:
+            from .mpi import DataParallel
+
+            trained = DataParallel(model, data_parallel)
+        history = training.fit(trained, train, epochs or self.epochs, batch_size,
+                               self.optimizer(batch_size, len(train[0])), validation=valid, test=test,
+                               early_stopping=training.EarlyStopping(self.patience), verbose=verbose,
+                               checkpoint=checkpoint, **self.fit_options)
         if self.patience is not None and len(test[0]) % batch_size and len(test[0]) >= batch_size:
             # the DLT score whole minibatches only (logistic_sgd.py: 10000 // 600 * 600 = 9600 images)
             n = len(test[0]) // batch_size * batch_size
@@ -68,6 +78,8 @@ class EnsembleRecipe:
     member: Recipe
     members: int = 5
     needs_mnist = True
+    not_data_parallel = ("its members train one after another: train each one data-parallel "
+                         "(deepnum train n3-dropout --data-parallel --seed i) and vote with deepnum evaluate")
 
     def run(self, data, seed=0, out=None, verbose=True, checkpoint=None, **options):
         """As :meth:`Recipe.run`; member i checkpoints to checkpoint-i.npz beside ``checkpoint``."""
@@ -90,6 +102,7 @@ class MoonsRecipe:
     hidden: tuple = (3,)
     epochs: int = 20000
     needs_mnist = False
+    not_data_parallel = "its 200 points in one full batch through a 2-h-2 net leave nothing worth splitting"
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, hidden=None, device="cpu", **unused):
         x, y = datasets.moons(200, 0.2, seed)
@@ -128,6 +141,7 @@ class BinaryAdditionRecipe:
     hidden: int = 16
     every: int = 250  # updates between accuracy checks
     needs_mnist = False
+    not_data_parallel = "its updates are single examples, which cannot be split across ranks"
 
     @staticmethod
     def build(seed, hidden=16, device="cpu"):
