@@ -12,7 +12,7 @@ ROOTS = [Path(p).resolve() for p in importlib.util.find_spec("deepnum").submodul
 
 BACKENDS = {"_backend", "_host", "_cudabackend", "_compose", "_reference", "_numba", "_core", "_contract", "_cuda"}
 OPS = {"ops"}
-MODEL = {"init", "nn", "optim", "models", "training", "checkpoint", "ensemble"}
+MODEL = {"init", "nn", "optim", "models", "training", "checkpoint", "ensemble", "mpi"}
 FRONT = {"__init__", "cuda", "datasets", "recipes", "cli", "plots", "distributed", "sweep"}
 NO_NUMPY = {"nn", "optim", "models", "training"}  # model state only through the array namespace
 

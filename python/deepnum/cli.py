@@ -25,17 +25,18 @@ def _device(args, command):
     return device
 
 
-def _out(args, command, pattern):
-    """--out, created; an earlier run's checkpoints there (``pattern``) need --resume."""
+def _earlier_run(args, command, pattern):
+    """Creates --out; the message that stops the command when an earlier run's checkpoints (``pattern``) are there
+    without --resume, else None."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     earlier = sorted(str(p.relative_to(out)) for p in out.glob(pattern))
     if earlier and not args.resume:
-        raise SystemExit(f"deepnum {command}: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
-                         f"to continue it, choose another --out, or delete the file")
+        return (f"deepnum {command}: {out} holds {', '.join(earlier)} from an earlier run: pass --resume "
+                f"to continue it, choose another --out, or delete the file")
     if args.resume and not earlier:
         print(f"deepnum {command}: no checkpoint in {out} to resume: starting from the beginning", file=sys.stderr)
-    return out
+    return None
 
 
 def _mnist(args):
@@ -63,14 +64,39 @@ def _client(args, command):
     return context, None if where is None else Path(where)
 
 
+def _communicator(args, recipe):
+    """MPI.COMM_WORLD for ``--data-parallel``, after refusing what it cannot serve."""
+    if recipe.not_data_parallel:
+        raise SystemExit(f"deepnum train {args.recipe} --data-parallel: not supported: {recipe.not_data_parallel}")
+    if args.backend == "cuda":
+        raise SystemExit("deepnum train --data-parallel --backend cuda: not supported (the ranks sum host buffers; "
+                         "GPU-aware MPI is not implemented): choose a CPU backend")
+    from .mpi import mpi
+
+    try:
+        return mpi().COMM_WORLD
+    except ImportError as e:
+        raise SystemExit(f"deepnum train --data-parallel: {e}") from None
+
+
 def _train(args):
     recipe = recipes.RECIPES[args.recipe]
+    if args.cluster is not None and args.data_parallel:
+        raise SystemExit("deepnum train: --cluster (members as Dask tasks) and --data-parallel (one model over MPI "
+                         "ranks) do not go together")
+    comm = _communicator(args, recipe) if args.data_parallel else None
+    root = comm is None or comm.Get_rank() == 0  # the process that prints and writes files
     device = _device(args, "train")
     if args.cluster is not None and not isinstance(recipe, recipes.EnsembleRecipe):
         raise SystemExit(f"deepnum train --cluster: {args.recipe} is one model; --cluster trains the members of an "
                          f"ensemble (n3-ensemble) as tasks; for several runs of one recipe see deepnum sweep")
     context, checkpoints = _client(args, "train")
-    out = _out(args, "train", "checkpoint*.npz")
+    out = Path(args.out)
+    problem = _earlier_run(args, "train", "checkpoint*.npz") if root else None
+    if comm is not None:  # rank 0 looked at --out (no shared file system assumed): every rank stops, or none
+        problem = comm.bcast(problem, root=0)
+    if problem:
+        raise SystemExit(problem if root else 1)
     data = _mnist(args) if recipe.needs_mnist else None
     options = (("epochs", args.epochs), ("batch_size", args.batch_size), ("hidden", args.hidden),
                ("updates", args.updates))
@@ -80,17 +106,22 @@ def _train(args):
         with context as client:
             if client is not None:
                 overrides["client"] = client
-            result = recipe.run(data, seed=args.seed, out=out, verbose=not args.quiet,
+            if comm is not None:
+                overrides["data_parallel"] = comm
+            result = recipe.run(data, seed=args.seed, out=out if root else None, verbose=root and not args.quiet,
                                 checkpoint=None if checkpoints is None else checkpoints / "checkpoint.npz",
                                 device=device, **overrides)
     except TrainingDiverged as e:
-        print(f"deepnum train: {e}", file=sys.stderr)
+        if root:
+            print(f"deepnum train: {e}", file=sys.stderr)
         return 1
     except CheckpointMismatch as e:
-        raise SystemExit(f"deepnum train --resume: {e}") from None
+        raise SystemExit(f"deepnum train --resume: {e}" if root else 1) from None
     except distributed.TasksFailed as e:
         print(f"deepnum train: {e}; the other members' weights are in {out}", file=sys.stderr)
         return 1
+    if not root:
+        return 0
     seconds = time.perf_counter() - start
     checkpoint.write_json(out / "history.json", dict(result.history, seconds=seconds))
     if result.model is not None and data is not None:
@@ -125,7 +156,9 @@ def _sweep(args):
     except ValueError as e:
         raise SystemExit(f"deepnum sweep: {e}") from None
     context, checkpoints = _client(args, "sweep")
-    out = _out(args, "sweep", "*/checkpoint.npz")
+    out, problem = Path(args.out), _earlier_run(args, "sweep", "*/checkpoint.npz")
+    if problem:
+        raise SystemExit(problem)
     data = _mnist(args)
     start = time.perf_counter()
     try:
@@ -227,6 +260,9 @@ def main(argv=None):
     t.add_argument("--updates", type=int, help="binary-addition: number of single-example SGD updates")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     _cluster_options(t, "n3-ensemble: train the members as tasks on a Dask cluster")
+    t.add_argument("--data-parallel", action="store_true",
+                   help="under mpirun/srun (pip install 'deepnum[mpi]'): every rank loads the data and trains on its "
+                        "share of each minibatch, gradients summed by MPI; rank 0 prints and writes --out")
     t.set_defaults(func=_train)
     w = sub.add_parser("sweep", help="train a recipe for every combination of some settings and seeds; a table "
                                      "and a plot of their accuracies")

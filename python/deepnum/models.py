@@ -132,13 +132,29 @@ class Sequential:
                                       [d.activation for d in dense], **fused)
         else:
             with ops.array_cache():
-                self.forward(xb, train=True)
-                loss = self.layers[-1].loss(yb)
+                loss = self._gradients(xb, yb)
                 if math.isfinite(loss):
-                    self.backward()
                     self.optimizer.step(self.parameters(), self.epoch)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"loss is {loss}", loss)
+        return loss
+
+    def gradients(self, xb, yb):
+        """Forward in training mode, the loss and backward on a minibatch, without an update: every
+        parameter's gradient (the ``grad`` of ``parameters()``) is that of the mean loss over the rows of xb,
+        and the loss is returned. A loss that is not finite is returned with the gradients left as they
+        were (no backward). ``train_step`` is this and ``optimizer.step(parameters(), epoch)``;
+        :class:`deepnum.mpi.DataParallel` sums these gradients across processes between the two."""
+        xb, yb = self._inputs(xb, "gradients"), self.layers[-1].place_targets(yb, self.dtype)
+        with ops.array_cache():
+            return self._gradients(xb, yb)
+
+    def _gradients(self, xb, yb):
+        """``gradients`` on a minibatch already on the model's side (inside the caller's array_cache)."""
+        self.forward(xb, train=True)
+        loss = self.layers[-1].loss(yb)
+        if math.isfinite(loss):
+            self.backward()
         return loss
 
     def _fused_mlp_step(self, xb):

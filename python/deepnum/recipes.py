@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import checkpoint as checkpoint_module
-from . import datasets, models, nn, ops
+from . import datasets, models, nn, ops, training
 from .optim import SGD, Adam
 
 
@@ -43,22 +43,32 @@ class Recipe:
     expand: bool = False  # train on network3's expanded (shifted) training set
     fit_options: dict = field(default_factory=dict)
     needs_mnist = True
+    not_data_parallel = None  # why a recipe cannot train with data_parallel (--data-parallel); None: it can
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, device="cpu",
-            settings=None, callbacks=(), **unused):
+            settings=None, callbacks=(), data_parallel=None, **unused):
         """Train on data = (train, valid, test) on ``device`` ("cpu" or "cuda"); weights to ``out``/weights.npz;
         with ``checkpoint`` (a path) written after every epoch and resumed from if it exists. ``settings``
-        overrides some of :attr:`settings`; ``callbacks`` are passed to ``fit`` after the recipe's own."""
+        overrides some of :attr:`settings`; ``callbacks`` are passed to ``fit`` after the recipe's own. With
+        ``data_parallel`` (an MPI communicator), every rank runs this: the model trains as a
+        :class:`deepnum.mpi.DataParallel` across them (progress and checkpoints from rank 0; give
+        ``out`` on rank 0 only)."""
         train, valid, test = data
         if self.expand:
             train = datasets.expand_mnist(train, seed)
         batch_size = batch_size or self.batch_size
         model = self.build(seed, device)
+        trained = model
+        if data_parallel is not None:
+            from .mpi import DataParallel
+
+            trained = DataParallel(model, data_parallel)
         options = dict(self.fit_options)
         options["callbacks"] = [*options.get("callbacks", ()), *callbacks]
-        optimizer = self.make_optimizer(batch_size, len(train[0]), settings)
-        history = model.fit(train, epochs or self.epochs, batch_size, optimizer, validation=valid, test=test,
-                            patience=self.patience, verbose=verbose, checkpoint=checkpoint, **options)
+        history = training.fit(trained, train, epochs or self.epochs, batch_size,
+                               self.make_optimizer(batch_size, len(train[0]), settings), validation=valid, test=test,
+                               early_stopping=training.EarlyStopping(self.patience), verbose=verbose,
+                               checkpoint=checkpoint, **options)
         if self.patience is not None and len(test[0]) % batch_size and len(test[0]) >= batch_size:
             # the DLT score whole minibatches only (logistic_sgd.py: 10000 // 600 * 600 = 9600 images)
             n = len(test[0]) // batch_size * batch_size
@@ -96,6 +106,8 @@ class EnsembleRecipe:
     member: Recipe
     members: int = 5
     needs_mnist = True
+    not_data_parallel = ("its members train one after another: train each one data-parallel "
+                         "(deepnum train n3-dropout --data-parallel --seed i) and vote with deepnum evaluate")
 
     def run(self, data, seed=0, out=None, verbose=True, checkpoint=None, client=None, **options):
         """As :meth:`Recipe.run`; member i checkpoints to checkpoint-i.npz beside ``checkpoint`` (a path as the
@@ -133,6 +145,7 @@ class MoonsRecipe:
     hidden: tuple = (3,)
     epochs: int = 20000
     needs_mnist = False
+    not_data_parallel = "its 200 points in one full batch through a 2-h-2 net leave nothing worth splitting"
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, hidden=None, device="cpu", **unused):
         x, y = datasets.moons(200, 0.2, seed)
@@ -171,6 +184,7 @@ class BinaryAdditionRecipe:
     hidden: int = 16
     every: int = 250  # updates between accuracy checks
     needs_mnist = False
+    not_data_parallel = "its updates are single examples, which cannot be split across ranks"
 
     @staticmethod
     def build(seed, hidden=16, device="cpu"):

@@ -6,7 +6,9 @@ The loop drives any model with ``train_step(xb, yb)`` (a loss that is not finite
 :class:`TrainingDiverged` and leaves the parameters as they were), ``evaluate(data)``,
 ``state_dict()`` / ``load_state_dict()``, ``architecture()``, ``parameters()``, an ``optimizer``, an
 ``epoch`` counter, ``rng``, the generator it draws from, its array namespace ``xp``, ``place(x, y)``
-(the data on the model's side) and ``to(device)``: :class:`deepnum.models.Sequential` is one. No NumPy
+(the data on the model's side) and ``to(device)``: :class:`deepnum.models.Sequential` is one. A model may
+also bring the callbacks it runs with, ``fit_callbacks(checkpoint, verbose, callbacks)`` in place of
+:func:`standard_callbacks`'s (:class:`deepnum.mpi.DataParallel`: progress and files on one process). No NumPy
 here: the data sets are placed on the model's side once per run, and minibatches are cut from them with
 its namespace (``rows`` views in order; ``take_rows`` of a permutation placed there once per epoch).
 """
@@ -168,9 +170,20 @@ class Checkpointing(Callback):
         self.path, self.verbose = path, verbose
 
     def on_fit_start(self, run):
+        c = self.read(run)
+        if c is not None:
+            self.apply(run, c)
+
+    def read(self, run):
+        """The :class:`deepnum.checkpoint.Checkpoint` at ``path`` for ``run`` (CheckpointMismatch when another
+        model or setup wrote it); None when there is no file."""
         if not Path(self.path).exists():
-            return
-        model, c = run.model, ckpt.read(self.path, run.model.architecture(), run.setup())
+            return None
+        return ckpt.read(self.path, run.model.architecture(), run.setup())
+
+    def apply(self, run, c):
+        """Continue ``run`` from the checkpoint ``c``: parameters, optimiser, generator, epoch, history, early stopping."""
+        model = run.model
         model.load_state_dict(c.params)
         model.optimizer.load_state_dict(c.optimizer_state, model.parameters())
         model.rng.bit_generator.state = c.rng_state
@@ -237,9 +250,8 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
         model.optimizer = SGD(0.1)
     early = EarlyStopping() if early_stopping is None else early_stopping
     run = Run(model, len(x), batch_size, shuffle, validation is not None, early)
-    hooks = [StopOnNaN(checkpoint), *([Progress()] if verbose else []),
-             *(f if isinstance(f, Callback) else _EveryEpoch(f) for f in callbacks),
-             *([Checkpointing(checkpoint, verbose)] if checkpoint is not None else [])]
+    hooks = (model.fit_callbacks(checkpoint, verbose, callbacks) if hasattr(model, "fit_callbacks")
+             else standard_callbacks(checkpoint, verbose, callbacks))
     x, y = model.place(x, y)
     validation = None if validation is None else model.place(*validation)
     test = None if test is None else model.place(*test)
@@ -288,6 +300,16 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
         run.history["best_iteration"] = early.best_iteration
         run.history["test_error"] = run.test_error
     return run.history
+
+
+def standard_callbacks(checkpoint, verbose, callbacks, checkpointing=None):
+    """The callbacks of :func:`fit` in their order (see there); ``checkpointing`` (with ``checkpoint``) is the
+    :class:`Checkpointing` callback to use, by default ``Checkpointing(checkpoint, verbose)``."""
+    if checkpoint is not None and checkpointing is None:
+        checkpointing = Checkpointing(checkpoint, verbose)
+    return [StopOnNaN(checkpoint), *([Progress()] if verbose else []),
+            *(f if isinstance(f, Callback) else _EveryEpoch(f) for f in callbacks),
+            *([checkpointing] if checkpoint is not None else [])]
 
 
 def _mean(values):
