@@ -95,8 +95,8 @@ def model_section(n_params, batch, compute_step=None, measured_ranks=None):
     for r in RANKS:
         sent = 2 * (r - 1) / r * size
         latency = 2 * (r - 1) * LATENCY
-        cells = [str(r), f"{sent / 1e6:.3g} MB", *(f"{(sent * 8 / (b * 1e9) + latency) * 1e3:.3g} ms" for b in BANDWIDTHS),
-                 f"{latency * 1e3:.3g} ms"]
+        cells = [str(r), f"{sent / 1e6:.3g} MB",
+                 *(f"{(sent * 8 / (b * 1e9) + latency) * 1e3:.3g} ms" for b in BANDWIDTHS), f"{latency * 1e3:.3g} ms"]
         if compute_step is not None:
             compute = compute_step * measured_ranks / r
             comm = sent * 8 / (BANDWIDTHS[0] * 1e9) + latency
@@ -126,8 +126,8 @@ def report(result):
     lines = ["# Data-parallel training over MPI", "",
              f"Produced by `{result['command']}` (from the repository root): {RECIPE} at global batch "
              f"{result['batch']}, {result['train_size']:,} MNIST training images ({steps} steps an epoch), "
-             f"{result['epochs']} epoch{'s' * (result['epochs'] > 1)}, float32, no validation; median epoch (the first left out when there are "
-             "more). The Allreduce seconds include waiting for the slower rank.", "",
+             f"{result['epochs']} epoch{'s' * (result['epochs'] > 1)}, float32, no validation; median epoch (the first "
+             "left out when there are more). The Allreduce seconds include waiting for the slower rank.", "",
              f"Machine: {env['cpu']}, {env['cores']} cores, load average {env['load_average']:.2f} at the start; "
              f"Python {env['python']}, NumPy {env['numpy']}, deepnum {env['deepnum']}, commit {env['commit']}.", "",
              "| setting | s per epoch | per 50,000 images | s in Allreduce per epoch | compute per step |",

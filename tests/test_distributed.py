@@ -148,7 +148,8 @@ def test_a_sweep_on_the_cluster_writes_its_table_plot_and_runs(client, one_threa
     assert history["threads"] == 1 and history["best_valid_error"] == alone.history["best_valid_error"]
     assert rows[3]["valid"][1] == 1 - alone.history["best_valid_error"] and rows[3]["test"][1] == 1 - alone.test_error
     table = (tmp_path / "sweep.md").read_text().splitlines()
-    assert table[2] == "| lr | l2 | validation | test | per seed (validation / test) | run time (s) |"
+    assert table[2] == ("| lr | l2 | validation | test | per seed (validation / test) "
+                        "| seconds (the seeds together) |")
     assert len(table) == 4 + len(rows) and table[4].startswith("| 0.1 | 0 | ")
     lines = (tmp_path / "sweep.csv").read_text().splitlines()
     assert lines[0].startswith("lr,l2,seeds,valid_mean,valid_sd") and len(lines) == 1 + len(rows)

@@ -106,7 +106,8 @@ def markdown(rows, names, recipe, options):
     lines = [f"Sweep of `{recipe}`{f' ({run})' if run else ''}: accuracy in %, mean ± standard deviation over "
              f"seeds {', '.join(map(str, rows[0]['seeds']))}; validation at the best validation epoch, test there. "
              f"**Bold**: the best mean validation accuracy.", "",
-             "| " + " | ".join(names) + " | validation | test | per seed (validation / test) | run time (s) |",
+             "| " + " | ".join(names) + " | validation | test | per seed (validation / test) "
+             "| seconds (the seeds together) |",
              "|" + "---|" * (len(names) + 4)]
     for i, r in enumerate(rows):
         valid = f"{100 * r['valid_mean']:.2f} ± {100 * r['valid_sd']:.2f}"

@@ -182,7 +182,8 @@ class Checkpointing(Callback):
         return ckpt.read(self.path, run.model.architecture(), run.setup())
 
     def apply(self, run, c):
-        """Continue ``run`` from the checkpoint ``c``: parameters, optimiser, generator, epoch, history, early stopping."""
+        """Continue ``run`` from the checkpoint ``c``: parameters, optimiser, generator, epoch, history, early
+        stopping."""
         model = run.model
         model.load_state_dict(c.params)
         model.optimizer.load_state_dict(c.optimizer_state, model.parameters())
