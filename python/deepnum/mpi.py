@@ -30,8 +30,9 @@ At construction rank 0's parameters (one packed ``Bcast``) and generator state a
 ranks start equal whatever their seeds, and draw the same shuffling permutations from ``model.rng``
 (the optimiser's state is not: it starts empty, or comes from a checkpoint). After every epoch
 :class:`ReplicaCheck` compares a hash of every rank's parameters and generator state, and raises
-:class:`ReplicasDiverged` naming the epoch and the ranks that differ. Validation and test scoring run on the whole sets on every rank (identical parameters:
-identical early-stopping decisions, no communication; not sped up). The seconds spent inside
+:class:`ReplicasDiverged` naming the epoch and the ranks that differ. Validation and test scoring
+run on the whole sets on every rank (identical parameters: identical early-stopping decisions, no
+communication; not sped up). The seconds spent inside
 ``Allreduce`` are added up in ``allreduce_seconds`` and recorded per epoch in the history
 (``history["allreduce_seconds"]``).
 
