@@ -49,7 +49,7 @@ def _worker(args):
 
         comm = mpi().COMM_WORLD
         trained = DataParallel(model, comm)
-    history = training.fit(trained, (x, y), args.epochs, args.batch, recipe.optimizer(args.batch, len(x)))
+    history = training.fit(trained, (x, y), args.epochs, args.batch, recipe.make_optimizer(args.batch, len(x)))
     mine = {key: history.get(key) for key in ("epoch_seconds", "allreduce_seconds", "train_loss")}
     ranks = [mine] if comm is None else comm.gather(mine, root=0)
     if comm is None or comm.Get_rank() == 0:
