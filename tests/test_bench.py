@@ -107,3 +107,19 @@ def test_gpu_bench_device_check_fails_clearly_without_a_gpu(tmp_path):
     assert f"bench.gpu --device-check: no GPU to benchmark: {result['device_check']}" in done.stderr
     if not cuda.is_available():
         assert cuda.unavailable_reason() in result["device_check"]
+
+
+def test_mpi_bench_runs_both_settings_on_a_tiny_set(tmp_path):
+    """python -m bench.mpi end to end on 200 images: the single process, mpirun -n 2, and the report."""
+    from test_datasets_cli import tiny_idx_mnist
+
+    data = tiny_idx_mnist(tmp_path / "data", n_train=10200, n_test=10)
+    md, js = tmp_path / "MPI.md", tmp_path / "MPI.json"
+    done = subprocess.run([sys.executable, "-m", "bench.mpi", "--data", str(data), "--train-size", "200", "--epochs",
+                           "1", "--md", str(md), "--json", str(js)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(js.read_text())
+    assert result["n_params"] == 85670 and result["train_size"] == 200 and set(result) >= {"single", "parallel"}
+    text = md.read_text()
+    assert "| 1 process × 2 threads |" in text and "| 2 ranks × 1 thread |" in text and "| 64 |" in text
