@@ -278,3 +278,12 @@ def test_train_reports_a_diverged_run_in_one_line(tiny_mnist, tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == [f"deepnum train: fit: loss is nan at epoch 1, batch 1; the last checkpoint "
                                  f"({tmp_path / 'checkpoint.npz'}) is kept"]
+
+
+def test_train_logs_one_line_per_epoch_and_no_progress_bar_when_not_on_a_terminal(tiny_mnist, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "deepnum.cli", "train", "logistic", "--data", str(tiny_mnist),
+                           "--epochs", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "%|" not in done.stderr and "it/s" not in done.stderr, done.stderr[-500:]
+    assert [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("epoch ")] == ["epoch 1",
+                                                                                                    "epoch 2"]

@@ -174,7 +174,10 @@ def test_early_stopping_raises_patience_only_on_significant_improvements():
     assert history["epoch"] == [1, 2] and history["valid_error"] == [0.4, 0.45]
 
 
-def test_training_prints_a_progress_bar_and_a_line_per_epoch(capsys):
+def test_training_prints_a_progress_bar_on_a_terminal_and_a_line_per_epoch(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is drawn on terminals only
     x, y = blobs(100, 36)
     models.LogisticRegression(36, 3).fit((x, y), epochs=2, batch_size=10, optimizer=SGD(0.1), validation=(x, y),
                                          verbose=True)
@@ -492,3 +495,14 @@ def test_mlp_train_step_kernel_rejects_bad_labels_before_any_work(width):
             _core.mlp_train_step(ws, bs, ["tanh", "linear"], x, labels, 0.1, 0.0, 0.01)
     for a, b in zip(ws + bs, before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_model_api_is_at_the_top_level():
+    import deepnum as dn
+
+    assert all(hasattr(dn, name) for name in dn.__all__)
+    assert dn.Sequential is models.Sequential and dn.nn is nn and dn.optim.Adam is Adam
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 12), dtype=np.float32), rng.integers(0, 3, 64)
+    model = dn.Sequential([dn.nn.Dense(12, 8, "relu"), dn.nn.Dense(8, 3), dn.nn.SoftmaxNLL()], seed=0)
+    assert model.fit((x, y), epochs=2, batch_size=32, optimizer=dn.optim.Adam(1e-3))["epoch"] == [1, 2]

@@ -122,3 +122,40 @@ def test_a_checkpoint_written_before_the_split_resumes_bit_identically(tmp_path)
         assert history["best_valid_error"] == expected["best_valid_error"]
         assert history["best_iteration"] == expected["best_iteration"]
         same(np.array(history["train_loss"]), expected["train_loss"], "train_loss")
+
+
+def _tiny(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((40, 6), dtype=np.float32), rng.integers(0, 3, 40)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fit_trains_epochs_more_each_call(shuffle):
+    """fit(epochs=k) twice trains 2k epochs: the same parameters and per-epoch records as fit(epochs=2k) once
+    (without validation: with it, each call ends on its best parameters)."""
+    x, y = _tiny()
+    once, twice = (models.MLP([6, 5, 3], seed=1) for _ in range(2))
+    whole = once.fit((x, y), 4, 10, SGD(0.1), shuffle=shuffle)
+    first = twice.fit((x, y), 2, 10, SGD(0.1), shuffle=shuffle)
+    second = twice.fit((x, y), 2, 10, shuffle=shuffle)
+    assert once.epoch == twice.epoch == 4 and first["epoch"] == [1, 2] and second["epoch"] == [3, 4]
+    assert first["train_loss"] + second["train_loss"] == whole["train_loss"]
+    for key, value in once.state_dict().items():
+        np.testing.assert_array_equal(twice.state_dict()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("layers", ["dense", "conv"])  # the fused MLP step and the layer-by-layer one
+def test_an_op_error_inside_fit_names_fit_and_the_batch_and_keeps_the_op_error_as_cause(layers):
+    x, y = _tiny()
+    y[13] = 3  # one label past the 3 classes, in the second batch
+    model = (models.MLP([6, 5, 3]) if layers == "dense" else
+             models.Sequential([models.Reshape((1, 2, 3)), nn.Conv2D(1, 2, 1), nn.Flatten(), nn.Dense(12, 3),
+                                nn.SoftmaxNLL()]))
+    with pytest.raises(ValueError, match=r"^fit: training batch 2 of epoch 1 \(rows 10:20 of train\): \w+: "
+                                         r"labels must lie in \[0, 3\)") as e:
+        model.fit((x, y), 1, 10, SGD(0.1))
+    assert isinstance(e.value.__cause__, ValueError) and not str(e.value.__cause__).startswith("fit")
+    with pytest.raises(ValueError, match=r"^fit: validation: evaluate: rows 0:40 of data: \w+: labels must lie"):
+        models.MLP([6, 5, 3]).fit(_tiny(), 1, 10, validation=(x, y))
+    with pytest.raises(ValueError, match=r"^predict: x: linear_forward: x \(4, 7\) has 7 features but w \(6, 5\)"):
+        models.MLP([6, 5, 3]).predict(np.zeros((4, 7), np.float32))

@@ -4,11 +4,23 @@ The arrays choose where an op runs: NumPy arrays on the selected CPU backend —
 kernels, default), ``numba`` (Numba JIT twins) or ``numpy`` (the reference), chosen with
 :func:`use_backend` or the ``DEEPNUM_BACKEND`` environment variable — and
 ``deepnum.cuda.DeviceArray``s on ``cuda``. See docs/ARCHITECTURE.md for the layers.
+
+The model API at the top level: ``dn.Sequential`` of ``dn.nn`` layers (``Dense``, ``Conv2D``, ``MaxPool2D``,
+``Flatten``, ``RNN``, ``Dropout``, and an output head ``SoftmaxNLL`` or ``SigmoidBCE``), trained by ``fit`` with
+a ``dn.optim`` optimiser (``SGD``, ``Adam``); ``dn.models`` has the seed models, ``dn.training`` the loop and
+its callbacks, ``dn.datasets`` MNIST and the toy sets::
+
+    import deepnum as dn
+    model = dn.Sequential([dn.nn.Dense(784, 100, "relu"), dn.nn.Dense(100, 10), dn.nn.SoftmaxNLL()], seed=0)
+    model.fit((x, y), epochs=5, batch_size=32, optimizer=dn.optim.Adam(1e-3))
 """
 from . import _backend, cuda, ops
+from . import datasets, models, nn, optim, training
+from .models import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["ops", "backends", "use_backend", "get_backend", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["ops", "cuda", "nn", "optim", "models", "training", "datasets", "Sequential", "backends", "use_backend",
+           "get_backend", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def backends():

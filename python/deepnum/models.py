@@ -189,14 +189,17 @@ class Sequential:
         """Probabilities from the head (softmax or sigmoid of the logits), computed in batches, on the model's side."""
         x, _ = self.place(x)
         head = self.layers[-1]
-        return self.xp.concat([head.probabilities(self.forward(xb))
-                               for xb in self._batches("predict_proba", x, batch_size)])
+        batches = self._batches("predict_proba", x, batch_size)
+        with training.naming("predict_proba", "x"):
+            return self.xp.concat([head.probabilities(self.forward(xb)) for xb in batches])
 
     def predict(self, x, batch_size=1000):
         """Predicted targets, int64 on the model's side: class labels (SoftmaxNLL) or 0/1 (SigmoidBCE)."""
         x, _ = self.place(x)
         head = self.layers[-1]
-        return self.xp.concat([head.predictions(self.forward(xb)) for xb in self._batches("predict", x, batch_size)])
+        batches = self._batches("predict", x, batch_size)
+        with training.naming("predict", "x"):
+            return self.xp.concat([head.predictions(self.forward(xb)) for xb in batches])
 
     def evaluate(self, data, batch_size=1000):
         """Mean loss, accuracy and zero-one error on (x, y); errors are counted per target
@@ -209,9 +212,10 @@ class Sequential:
         head, total, wrong, count = self.layers[-1], 0.0, 0, 0
         for i, xb in enumerate(self._batches("evaluate", x, batch_size)):
             yb = self.xp.rows(y, i * batch_size, i * batch_size + len(xb))
-            logits = self.forward(xb)
-            total += head.loss(yb) * len(xb)
-            wrong += self.xp.count_unequal(head.predictions(logits), yb)
+            with training.naming("evaluate", f"rows {i * batch_size}:{i * batch_size + len(xb)} of data"):
+                logits = self.forward(xb)
+                total += head.loss(yb) * len(xb)
+                wrong += self.xp.count_unequal(head.predictions(logits), yb)
             count += yb.size
         return {"loss": total / len(x), "accuracy": 1 - wrong / count, "error": wrong / count}
 
@@ -220,7 +224,8 @@ class Sequential:
     def fit(self, train, epochs, batch_size, optimizer=None, validation=None, test=None, patience=None,
             patience_increase=2, improvement_threshold=0.995, shuffle=False, callbacks=(), verbose=False,
             checkpoint=None, device=None):
-        """Minibatch training; returns a :class:`History`. See :func:`deepnum.training.fit`.
+        """Minibatch training for ``epochs`` more epochs (fit(epochs=k) twice trains 2k); returns a
+        :class:`History`. See :func:`deepnum.training.fit`.
 
         With ``validation``, the parameters of the best validation error are kept (restored at
         the end) and ``test`` is scored at that point. ``patience`` (in iterations) enables the

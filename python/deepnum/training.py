@@ -12,6 +12,7 @@ also bring the callbacks it runs with, ``fit_callbacks(checkpoint, verbose, call
 here: the data sets are placed on the model's side once per run, and minibatches are cut from them with
 its namespace (``rows`` views in order; ``take_rows`` of a permutation placed there once per epoch).
 """
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -140,7 +141,8 @@ class StopOnNaN(Callback):
 
 
 class Progress(Callback):
-    """A tqdm bar per epoch (the last loss as its postfix) on stderr, and a line per epoch on stdout."""
+    """A tqdm bar per epoch (the last loss as its postfix) on stderr where it is a terminal, and a line per epoch
+    on stdout."""
 
     def on_fit_start(self, run):
         from tqdm.auto import tqdm
@@ -148,7 +150,8 @@ class Progress(Callback):
         self.tqdm = tqdm
 
     def on_epoch_start(self, run):
-        self.bar = self.tqdm(total=run.n_batches, desc=f"epoch {run.model.epoch + 1}", leave=False)
+        # disable=None: no bar where stderr is not a terminal (a log file gets the per-epoch lines only)
+        self.bar = self.tqdm(total=run.n_batches, desc=f"epoch {run.model.epoch + 1}", leave=False, disable=None)
 
     def on_batch_end(self, run, batch, loss):
         self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
@@ -221,9 +224,15 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
 
     ``early_stopping`` (an :class:`EarlyStopping`; default: no patience) says when to validate on
     ``validation`` and when to stop. With ``validation``, the parameters of the best validation error
-    are kept (restored at the end) and ``test`` is scored at that point. Epochs run until ``epochs``
-    (counted by ``model.epoch``, so a resumed run goes on where it stopped); a trailing partial batch
-    is dropped, as in the seeds; ``shuffle`` draws a permutation a epoch from ``model.rng``.
+    are kept (restored at the end) and ``test`` is scored at that point. ``epochs`` is the number of
+    epochs this call trains: fit(epochs=k) twice trains 2k (``model.epoch`` counts them all). A call
+    that resumes a checkpoint (``checkpoint``, a path that exists) ends where the run it continues
+    would have: at the model's epoch at the call + ``epochs``, so a new model resuming a checkpoint of a
+    10-epoch run trains the epochs that run had left. A trailing partial batch is dropped, as in the
+    seeds; ``shuffle`` draws a permutation a epoch from ``model.rng``.
+
+    An error of an op inside the loop (a ValueError or TypeError) is raised again naming ``fit`` and what
+    it was doing (the training batch, or the validation or test set), with the op's error as its cause.
 
     ``device`` ("cpu" or "cuda"; None: the model's) moves the model there first (``model.to``; it stays
     there). ``train``, ``validation`` and ``test`` are copied to the model's side once per run (not per
@@ -256,10 +265,11 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
     x, y = model.place(x, y)
     validation = None if validation is None else model.place(*validation)
     test = None if test is None else model.place(*test)
+    end = model.epoch + epochs  # before a checkpoint moves model.epoch on
     for h in hooks:
         h.on_fit_start(run)
     xp = model.xp
-    while model.epoch < epochs and not early.stopped:
+    while model.epoch < end and not early.stopped:
         order = xp.from_host(model.rng.permutation(len(x))) if shuffle else None
         losses, last_validation, start = [], None, time.perf_counter()
         for h in hooks:
@@ -272,7 +282,9 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
             else:
                 xb, yb = xp.rows(x, lo, hi), xp.rows(y, lo, hi)
             try:
-                loss = model.train_step(xb, yb)
+                with naming("fit", f"training batch {b + 1} of epoch {model.epoch + 1} "
+                                   f"({'shuffled ' * shuffle}rows {lo}:{hi} of train)"):
+                    loss = model.train_step(xb, yb)
             except TrainingDiverged as e:  # nothing was updated; StopOnNaN ends the run
                 loss = math.nan if e.loss is None else e.loss
             for h in hooks:
@@ -280,16 +292,22 @@ def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=
             losses.append(loss)
             it = model.epoch * n_batches + b
             if validation is not None and early.validates(it, n_batches):
-                last_validation = it, model.evaluate(validation)
+                with naming("fit", "validation"):
+                    last_validation = it, model.evaluate(validation)
                 if early.update(it, last_validation[1]["error"]):
                     run.best = model.state_dict()
-                    run.test_error = None if test is None else model.evaluate(test)["error"]
+                    with naming("fit", "test"):
+                        run.test_error = None if test is None else model.evaluate(test)["error"]
             if early.stops(it):
                 break
         model.epoch += 1
         record = {"epoch": model.epoch, "train_loss": _mean(losses)}
         if validation is not None:  # the parameters of the epoch's last iteration, scored once
-            scores = last_validation[1] if last_validation and last_validation[0] == it else model.evaluate(validation)
+            if last_validation and last_validation[0] == it:
+                scores = last_validation[1]
+            else:
+                with naming("fit", "validation"):
+                    scores = model.evaluate(validation)
             record["valid_loss"], record["valid_error"] = scores["loss"], scores["error"]
         record["epoch_seconds"] = time.perf_counter() - start
         run.history.log(**record)
@@ -311,6 +329,17 @@ def standard_callbacks(checkpoint, verbose, callbacks, checkpointing=None):
     return [StopOnNaN(checkpoint), *([Progress()] if verbose else []),
             *(f if isinstance(f, Callback) else _EveryEpoch(f) for f in callbacks),
             *([checkpointing] if checkpoint is not None else [])]
+
+
+@contextlib.contextmanager
+def naming(call, what):
+    """A context manager: a ValueError or TypeError from the block is raised again as ``"<call>: <what>:
+    <message>"`` (the user's call and argument first), the original as its cause; other errors pass
+    through (TrainingDiverged is a FloatingPointError)."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        raise (ValueError if isinstance(e, ValueError) else TypeError)(f"{call}: {what}: {e}") from e
 
 
 def _mean(values):
