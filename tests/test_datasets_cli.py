@@ -287,3 +287,39 @@ def test_train_logs_one_line_per_epoch_and_no_progress_bar_when_not_on_a_termina
     assert "%|" not in done.stderr and "it/s" not in done.stderr, done.stderr[-500:]
     assert [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("epoch ")] == ["epoch 1",
                                                                                                     "epoch 2"]
+
+
+def test_train_on_an_npz_of_ones_own_arrays_with_a_validation_split(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.random((120, 28, 28), dtype=np.float32), y_train=rng.integers(0, 10, 120),
+             x_test=rng.random((30, 784), dtype=np.float32), y_test=rng.integers(0, 10, 30))
+    (x, y), (vx, vy), (tx, ty) = datasets.load(path, valid_size=0.25)
+    assert x.shape == (90, 784) and vx.shape == (30, 784) and tx.shape == (30, 784) and y.dtype == np.int64
+    assert [len(part[0]) for part in datasets.load(path)] == [108, 12, 30]  # default: the last tenth
+    assert cli.main(["train", "n3-shallow", "--data", str(path), "--valid-size", "20", "--epochs", "1", "--out",
+                     str(tmp_path / "run"), "--quiet"]) == 0
+    assert "test accuracy: " in capsys.readouterr().out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x_train=np.zeros((20, 30), np.float32), y_train=np.zeros(20, np.int64)), "missing x_test, y_test"),
+    (dict(x_train=np.zeros((20, 30)), y_train=np.zeros(20), x_test=np.zeros((5, 30)), y_test=np.zeros(5)),
+     "y_train must hold integer class labels, got dtype float64"),
+    (dict(x_train=np.zeros((20, 30)), y_train=np.zeros(20, int), x_test=np.zeros((5, 30)), y_test=np.zeros(5, int)),
+     r"the training examples, of shape \(30,\), do not fit the recipe's model \(cannot reshape"),
+    (dict(x_train=np.zeros((20, 784)), y_train=np.full(20, 11), x_test=np.zeros((5, 784)), y_test=np.zeros(5, int)),
+     r"the training labels lie in \[11, 11\] but the recipe's model has 10 classes \(labels 0 to 9\)"),
+])
+def test_an_npz_that_does_not_fit_is_refused_in_one_line(arrays, message, tmp_path):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(SystemExit, match=message):
+        cli.main(["train", "n3-relu", "--data", str(path), "--epochs", "1", "--out", str(tmp_path / "run")])
+
+
+def test_valid_size_is_refused_where_the_data_has_a_validation_set(tiny_mnist, tmp_path):
+    with pytest.raises(SystemExit, match="--valid-size: MNIST has its own validation set"):
+        cli.main(["train", "n3-relu", "--valid-size", "100", "--out", str(tmp_path)])
+    (x, _), (vx, _), _ = datasets.load(tiny_mnist, valid_size=100)
+    assert (len(x), len(vx)) == (10500, 100)

@@ -39,8 +39,19 @@ def _earlier_run(args, command, pattern):
     return None
 
 
+def _valid_size(text):
+    """--valid-size: a count (an int) or a fraction (a float in (0, 1))."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def _mnist(args):
-    data = datasets.mnist(args.data)
+    try:
+        data = datasets.load(args.data, args.valid_size)
+    except ValueError as e:
+        raise SystemExit(f"deepnum {args.command}: {e}") from None
     if args.train_size:
         (x, y), valid, test = data
         data = ((x[:args.train_size], y[:args.train_size]), valid, test)
@@ -117,6 +128,8 @@ def _train(args):
         return 1
     except CheckpointMismatch as e:
         raise SystemExit(f"deepnum train --resume: {e}" if root else 1) from None
+    except ValueError as e:  # the data do not fit the recipe, or a setting is out of range
+        raise SystemExit(f"deepnum train {args.recipe}: {e}" if root else 1) from None
     except distributed.TasksFailed as e:
         print(f"deepnum train: {e}; the other members' weights are in {out}", file=sys.stderr)
         return 1
@@ -191,7 +204,7 @@ def _plots(result, data, out):
 
 def _evaluate(args):
     members = [Sequential.load(path) for path in args.weights]
-    _, _, (x, y) = datasets.mnist(args.data)
+    _, _, (x, y) = datasets.load(args.data)
     if args.first is not None:
         if not 1 <= args.first <= len(x):
             raise SystemExit(f"deepnum evaluate: --first must be in [1, {len(x)}], got {args.first}")
@@ -225,6 +238,10 @@ def _info(args):
     return 0
 
 
+DATA_HELP = ("mnist.pkl.gz, a directory of MNIST IDX files, or an .npz with x_train, y_train, x_test, y_test "
+             "(and optionally x_valid, y_valid); default: MNIST from the cache")
+
+
 def _cluster_options(parser, what):
     parser.add_argument("--cluster", metavar="local:N|tcp://HOST:PORT",
                         help=f"{what}: local:N starts N worker processes here and closes them at the end; an "
@@ -252,7 +269,10 @@ def main(argv=None):
                    help="directory for weights, history, plots and checkpoint.npz (written after every epoch)")
     t.add_argument("--resume", action="store_true",
                    help="continue from --out's checkpoint (with a larger --epochs: train on for more epochs)")
-    t.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
+    t.add_argument("--data", help=DATA_HELP)
+    t.add_argument("--valid-size", type=_valid_size, metavar="N|FRACTION",
+                   help="for data without a validation set (IDX, .npz): the last N training rows, or that fraction "
+                        "(default: 10,000 for IDX, 0.1 for .npz)")
     t.add_argument("--train-size", type=int, help="train on the first N examples only")
     t.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")),
                    help="moons: comma-separated hidden sizes, one decision boundary each; "
@@ -277,7 +297,9 @@ def main(argv=None):
     w.add_argument("--out", default="runs/sweep",
                    help="directory for sweep.md, sweep.csv, sweep.png and a directory per run")
     w.add_argument("--resume", action="store_true", help="continue the runs from their checkpoints in --out")
-    w.add_argument("--data", help="path of mnist.pkl.gz or a directory of IDX files")
+    w.add_argument("--data", help=DATA_HELP)
+    w.add_argument("--valid-size", type=_valid_size, metavar="N|FRACTION",
+                   help="for data without a validation set: the last N training rows, or that fraction")
     w.add_argument("--train-size", type=int, help="train on the first N examples only")
     w.add_argument("--quiet", action="store_true", help="no line per finished run")
     _cluster_options(w, "run the grid as tasks on a Dask cluster (default: one run after another here)")
@@ -286,7 +308,7 @@ def main(argv=None):
     e.add_argument("weights", nargs="+", help="a weights .npz; with more than one, their ensemble is scored")
     e.add_argument("--vote", choices=("majority", "mean"), default="majority",
                    help="how several models vote: plurality of labels or argmax of mean probabilities")
-    e.add_argument("--data")
+    e.add_argument("--data", help=DATA_HELP)
     e.add_argument("--first", type=int, metavar="N",
                    help="score the first N test images only (the DeepLearningTutorials score whole minibatches: "
                         "10000 // 600 * 600 = 9600 for logistic_sgd.py)")

@@ -92,7 +92,7 @@ def _read_idx(path):
     return body.reshape(shape)
 
 
-def _from_idx(directory, n_valid=10000):
+def _from_idx(directory, valid_size=10000):
     d = Path(directory)
 
     def find(stem):
@@ -108,11 +108,76 @@ def _from_idx(directory, n_valid=10000):
     for x, y, name in ((xtr, ytr, "train"), (xte, yte, "t10k")):
         if len(x) != len(y):
             raise ValueError(f"{d}: {len(x)} {name} images but {len(y)} labels")
+    n_valid = _valid_count(valid_size, len(xtr), d)
     if len(xtr) <= n_valid:
         raise ValueError(f"{d}: {len(xtr)} training images leave none to train on after the {n_valid} "
                          "validation images")
     cut = len(xtr) - n_valid
     return (xtr[:cut], ytr[:cut]), (xtr[cut:], ytr[cut:]), (xte, yte)
+
+
+def load(path=None, valid_size=None):
+    """The data sets of ``deepnum train``, ``sweep`` and ``evaluate``: ((x_train, y_train), (x_valid, y_valid),
+    (x_test, y_test)), inputs float32 (N, features), labels int64.
+
+    ``path``: None or ``mnist.pkl.gz`` (MNIST, 50k/10k/10k, its own validation set), a directory of the
+    four MNIST IDX files (the last ``valid_size`` training images, default 10,000, become the validation
+    set), or an ``.npz`` of arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally
+    ``x_valid``, ``y_valid`` (without them the last ``valid_size`` training rows are the validation set:
+    a count, or a fraction in (0, 1); default 0.1). The ``.npz`` is read with ``allow_pickle=False``;
+    inputs of more than 2 dimensions are flattened to (N, features) (a view) and other dtypes converted
+    to float32 (a copy); labels must be integers (converted to int64)."""
+    if path is not None and str(path).endswith(".npz"):
+        return _from_npz(Path(path), valid_size)
+    if path is not None and Path(path).is_dir():
+        return _from_idx(path, 10000 if valid_size is None else valid_size)
+    if valid_size is not None:
+        raise ValueError(f"--valid-size: {path or 'MNIST'} has its own validation set (10,000 images)")
+    return mnist(path)
+
+
+def _valid_count(valid_size, n, path):
+    """``valid_size`` (a count, or a fraction of n in (0, 1)) as a count of rows."""
+    if isinstance(valid_size, float) and 0 < valid_size < 1:
+        return max(1, round(valid_size * n))
+    if isinstance(valid_size, int) and not isinstance(valid_size, bool) and valid_size >= 1:
+        return valid_size
+    raise ValueError(f"{path}: --valid-size must be a count >= 1 or a fraction in (0, 1), got {valid_size!r}")
+
+
+def _from_npz(path, valid_size):
+    with np.load(path, allow_pickle=False) as f:
+        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+        if missing:
+            raise ValueError(f"{path}: missing {', '.join(missing)} (an .npz for deepnum holds x_train, y_train, "
+                             f"x_test, y_test, and optionally x_valid, y_valid; it has {', '.join(f.files) or 'none'})")
+        if ("x_valid" in f.files) != ("y_valid" in f.files):
+            raise ValueError(f"{path}: x_valid and y_valid go together")
+        sets = {k: f[k] for k in f.files if k[:2] in ("x_", "y_")}
+    for part in ("train", "valid", "test"):
+        if f"x_{part}" not in sets:
+            continue
+        x, y = sets[f"x_{part}"], sets[f"y_{part}"]
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{path}: x_{part} must be (N, features...) and y_{part} (N,); got {x.shape} and "
+                             f"{y.shape}")
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"{path}: y_{part} must hold integer class labels, got dtype {y.dtype}")
+        sets[f"x_{part}"] = x.reshape(len(x), -1).astype(np.float32, copy=False)
+        sets[f"y_{part}"] = y.astype(np.int64, copy=False)
+    train = sets["x_train"], sets["y_train"]
+    if "x_valid" in sets:
+        if valid_size is not None:
+            raise ValueError(f"--valid-size: {path} has its own validation set (x_valid, y_valid)")
+        valid = sets["x_valid"], sets["y_valid"]
+    else:
+        n_valid = _valid_count(0.1 if valid_size is None else valid_size, len(train[0]), path)
+        if n_valid >= len(train[0]):
+            raise ValueError(f"{path}: {len(train[0])} training rows leave none to train on after {n_valid} "
+                             f"validation rows")
+        cut = len(train[0]) - n_valid
+        train, valid = (train[0][:cut], train[1][:cut]), (train[0][cut:], train[1][cut:])
+    return train, valid, (sets["x_test"], sets["y_test"])
 
 
 def mnist(path=None):

@@ -54,10 +54,13 @@ class Recipe:
         :class:`deepnum.mpi.DataParallel` across them (progress and checkpoints from rank 0; give
         ``out`` on rank 0 only)."""
         train, valid, test = data
+        model = self.build(seed, device)
+        for part, name in ((train, "training"), (valid, "validation"), (test, "test")):
+            if part is not None:
+                check_fits(model, part, name)
         if self.expand:
             train = datasets.expand_mnist(train, seed)
         batch_size = batch_size or self.batch_size
-        model = self.build(seed, device)
         trained = model
         if data_parallel is not None:
             from .mpi import DataParallel
@@ -92,6 +95,25 @@ class Recipe:
             raise ValueError(f"recipe settings: {', '.join(unknown)} is not a setting of this recipe "
                              f"(it has {', '.join(self.settings) or 'none'})")
         return {**self.settings, **settings}
+
+
+def check_fits(model, data, name):
+    """A one-line ValueError unless the examples of ``data`` = (x, y) (the ``name`` set) fit ``model``: its
+    inputs take their shape, and its output has a class for every label. Runs one example forward, in
+    evaluation mode (no random draw)."""
+    x, y = data
+    if len(x) == 0:
+        raise ValueError(f"the {name} set is empty")
+    try:
+        logits = model.forward(x[:1])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"the {name} examples, of shape {tuple(x.shape[1:])}, do not fit the recipe's model "
+                         f"({e})") from None
+    classes, y = logits.shape[-1], ops.array_namespace(y).to_host(y)
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= classes:
+        raise ValueError(f"the {name} labels lie in [{low}, {high}] but the recipe's model has {classes} classes "
+                         f"(labels 0 to {classes - 1})")
 
 
 @dataclass
