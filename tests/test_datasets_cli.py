@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deepnum
-from deepnum import cli, datasets, models, recipes, training
+from deepnum import cli, datasets, recipes, training
 
 
 def write_idx(path, array):

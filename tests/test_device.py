@@ -12,24 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deepnum
-from deepnum import _cudabackend, cli, cuda, models, nn, ops, recipes
+from deepnum import _cudabackend, cli, cuda, models, ops, recipes
 from deepnum._host import HOST
 from deepnum.models import Sequential
 from deepnum.optim import SGD, Adam
+from test_cuda import _cuda_module
 from test_ops import emulated_limits, needs_emulated
 
 needs_gpu = pytest.mark.skipif(not cuda.is_available(), reason=str(cuda.unavailable_reason()))
 no_gpu = pytest.mark.skipif(cuda.is_available(), reason="a CUDA device is present")
 gpu = [pytest.mark.gpu, needs_gpu]
 DEVICE = _cudabackend.DEVICE
-
-
-def _cuda_module():
-    try:
-        from deepnum import _cuda as module
-    except ImportError as e:
-        pytest.skip(f"deepnum._cuda is not built: {e}")
-    return module
 
 
 # ---- the device argument (no GPU needed) -------------------------------------------------------

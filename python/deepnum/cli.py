@@ -5,8 +5,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import deepnum
 
 from . import _backend, checkpoint, cuda, datasets, distributed, recipes
