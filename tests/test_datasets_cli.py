@@ -1,7 +1,9 @@
 """MNIST loading (on tiny files made here; nothing is downloaded) and the command line."""
+import csv
 import gzip
 import json
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -302,8 +304,29 @@ def test_train_on_an_npz_of_ones_own_arrays_with_a_validation_split(tmp_path, ca
     assert "test accuracy: " in capsys.readouterr().out.splitlines()[-1]
 
 
+def test_an_npz_without_a_test_set_trains_sweeps_and_says_so(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.random((100, 784), dtype=np.float32), y_train=rng.integers(0, 10, 100))
+    assert datasets.load(path)[2] is None
+    assert cli.main(["train", "logistic", "--data", str(path), "--epochs", "1", "--batch-size", "10", "--out",
+                     str(tmp_path / "run"), "--quiet"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(rf"validation accuracy \d+\.\d\d%; no test set in {re.escape(str(path))}", last), last
+    assert cli.main(["sweep", "logistic", "--data", str(path), "--set", "lr=0.1,0.2", "--seeds", "0", "--epochs",
+                     "1", "--batch-size", "10", "--out", str(tmp_path / "sweep")]) == 0
+    table = (tmp_path / "sweep" / "sweep.md").read_text()
+    assert "No test set (–)." in table and table.count("| – |") == 2, table
+    rows = list(csv.DictReader((tmp_path / "sweep" / "sweep.csv").read_text().splitlines()))
+    assert [(r["test_mean"], r["test_per_seed"]) for r in rows] == [("", "")] * 2 and all(r["valid_mean"] for r in rows)
+    with pytest.raises(SystemExit, match=rf"deepnum evaluate: {re.escape(str(path))} has no test set"):
+        cli.main(["evaluate", str(tmp_path / "run" / "weights.npz"), "--data", str(path)])
+
+
 @pytest.mark.parametrize("arrays, message", [
-    (dict(x_train=np.zeros((20, 30), np.float32), y_train=np.zeros(20, np.int64)), "missing x_test, y_test"),
+    (dict(x_train=np.zeros((20, 30), np.float32), x_test=np.zeros((5, 30))), "missing y_train"),
+    (dict(x_train=np.zeros((20, 784)), y_train=np.zeros(20, int), x_test=np.zeros((5, 784))),
+     "x_test and y_test go together"),
     (dict(x_train=np.zeros((20, 30)), y_train=np.zeros(20), x_test=np.zeros((5, 30)), y_test=np.zeros(5)),
      "y_train must hold integer class labels, got dtype float64"),
     (dict(x_train=np.zeros((20, 30)), y_train=np.zeros(20, int), x_test=np.zeros((5, 30)), y_test=np.zeros(5, int)),

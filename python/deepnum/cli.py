@@ -7,7 +7,7 @@ from pathlib import Path
 
 import deepnum
 
-from . import _backend, checkpoint, cuda, datasets, distributed, recipes
+from . import _backend, checkpoint, cuda, datasets, distributed, recipes, training
 from . import sweep as sweeps
 from .models import CheckpointMismatch, Ensemble, Sequential, TrainingDiverged
 
@@ -146,6 +146,8 @@ def _train(args):
               f"{round(error * n)} misclassified ({100 * error:.6f}%)")
     if result.test_error is not None:
         print(f"test accuracy: {100 * (1 - result.test_error):.2f}% (error {100 * result.test_error:.2f}%)")
+    elif data is not None and data[2] is None:
+        print(f"{training.accuracies(result.history)}; no test set in {args.data}")
     return 0
 
 
@@ -197,12 +199,16 @@ def _plots(result, data, out):
 
     plots.curves(result.history, out / "curves.png")
     plots.filters(result.model, out / "filters.png")
-    plots.misclassified(result.model.predict(data[2][0]), data[2], out / "misclassified.png")
+    if data[2] is not None:
+        plots.misclassified(result.model.predict(data[2][0]), data[2], out / "misclassified.png")
 
 
 def _evaluate(args):
     members = [Sequential.load(path) for path in args.weights]
-    _, _, (x, y) = datasets.load(args.data)
+    _, _, test = datasets.load(args.data)
+    if test is None:
+        raise SystemExit(f"deepnum evaluate: {args.data} has no test set (x_test, y_test)")
+    x, y = test
     if args.first is not None:
         if not 1 <= args.first <= len(x):
             raise SystemExit(f"deepnum evaluate: --first must be in [1, {len(x)}], got {args.first}")
@@ -236,8 +242,8 @@ def _info(args):
     return 0
 
 
-DATA_HELP = ("mnist.pkl.gz, a directory of MNIST IDX files, or an .npz with x_train, y_train, x_test, y_test "
-             "(and optionally x_valid, y_valid); default: MNIST from the cache")
+DATA_HELP = ("mnist.pkl.gz, a directory of MNIST IDX files, or an .npz with x_train, y_train (and optionally x_valid, "
+             "y_valid, x_test, y_test); default: MNIST from the cache")
 
 
 def _cluster_options(parser, what):

@@ -118,12 +118,13 @@ def _from_idx(directory, valid_size=10000):
 
 def load(path=None, valid_size=None):
     """The data sets of ``deepnum train``, ``sweep`` and ``evaluate``: ((x_train, y_train), (x_valid, y_valid),
-    (x_test, y_test)), inputs float32 (N, features), labels int64.
+    (x_test, y_test)), inputs float32 (N, features), labels int64; the test set is None for an ``.npz``
+    without one.
 
     ``path``: None or ``mnist.pkl.gz`` (MNIST, 50k/10k/10k, its own validation set), a directory of the
     four MNIST IDX files (the last ``valid_size`` training images, default 10,000, become the validation
-    set), or an ``.npz`` of arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally
-    ``x_valid``, ``y_valid`` (without them the last ``valid_size`` training rows are the validation set:
+    set), or an ``.npz`` of arrays: ``x_train``, ``y_train`` and optionally ``x_valid``, ``y_valid`` and
+    ``x_test``, ``y_test`` (without a validation set the last ``valid_size`` training rows are the validation set:
     a count, or a fraction in (0, 1); default 0.1). The ``.npz`` is read with ``allow_pickle=False``;
     inputs of more than 2 dimensions are flattened to (N, features) (a view) and other dtypes converted
     to float32 (a copy); labels must be integers (converted to int64)."""
@@ -147,12 +148,14 @@ def _valid_count(valid_size, n, path):
 
 def _from_npz(path, valid_size):
     with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+        missing = [k for k in ("x_train", "y_train") if k not in f.files]
         if missing:
             raise ValueError(f"{path}: missing {', '.join(missing)} (an .npz for deepnum holds x_train, y_train, "
-                             f"x_test, y_test, and optionally x_valid, y_valid; it has {', '.join(f.files) or 'none'})")
-        if ("x_valid" in f.files) != ("y_valid" in f.files):
-            raise ValueError(f"{path}: x_valid and y_valid go together")
+                             f"and optionally x_valid, y_valid and x_test, y_test; it has "
+                             f"{', '.join(f.files) or 'none'})")
+        for part in ("valid", "test"):
+            if (f"x_{part}" in f.files) != (f"y_{part}" in f.files):
+                raise ValueError(f"{path}: x_{part} and y_{part} go together")
         sets = {k: f[k] for k in f.files if k[:2] in ("x_", "y_")}
     for part in ("train", "valid", "test"):
         if f"x_{part}" not in sets:
@@ -177,7 +180,8 @@ def _from_npz(path, valid_size):
                              f"validation rows")
         cut = len(train[0]) - n_valid
         train, valid = (train[0][:cut], train[1][:cut]), (train[0][cut:], train[1][cut:])
-    return train, valid, (sets["x_test"], sets["y_test"])
+    test = (sets["x_test"], sets["y_test"]) if "x_test" in sets else None
+    return train, valid, test
 
 
 def mnist(path=None):

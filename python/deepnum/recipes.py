@@ -47,7 +47,8 @@ class Recipe:
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, batch_size=None, checkpoint=None, device="cpu",
             settings=None, callbacks=(), data_parallel=None, **unused):
-        """Train on data = (train, valid, test) on ``device`` ("cpu" or "cuda"); weights to ``out``/weights.npz;
+        """Train on data = (train, valid, test) (test may be None) on ``device`` ("cpu" or "cuda"); weights to
+        ``out``/weights.npz;
         with ``checkpoint`` (a path) written after every epoch and resumed from if it exists. ``settings``
         overrides some of :attr:`settings`; ``callbacks`` are passed to ``fit`` after the recipe's own. With
         ``data_parallel`` (an MPI communicator), every rank runs this: the model trains as a
@@ -72,7 +73,7 @@ class Recipe:
                                self.make_optimizer(batch_size, len(train[0]), settings), validation=valid, test=test,
                                early_stopping=training.EarlyStopping(self.patience), verbose=verbose,
                                checkpoint=checkpoint, **options)
-        if self.patience is not None and len(test[0]) % batch_size and len(test[0]) >= batch_size:
+        if self.patience is not None and test is not None and len(test[0]) % batch_size and len(test[0]) >= batch_size:
             # the DLT score whole minibatches only (logistic_sgd.py: 10000 // 600 * 600 = 9600 images)
             n = len(test[0]) // batch_size * batch_size
             history["test_images_whole_batches"] = n
@@ -148,7 +149,7 @@ class EnsembleRecipe:
         def save(i, trained):
             if verbose and client is not None:
                 resumed = f", resumed after epoch {trained.resumed_after}" if trained.resumed_after else ""
-                print(f"member {i} (seed {seed + i}): test accuracy {100 * (1 - trained.test_error):.2f}% in "
+                print(f"member {i} (seed {seed + i}): {training.accuracies(trained.history)} in "
                       f"{trained.seconds:.0f} s with {trained.threads} threads{resumed}", flush=True)
             if out is not None:
                 checkpoint_module.write_weights(out / f"weights-{i}.npz", trained.architecture, trained.params)
@@ -156,7 +157,7 @@ class EnsembleRecipe:
         results = distributed.map_recipes(client, tasks, data, checkpoints, save, verbose)
         ensemble = models.Ensemble([r.model(device) for r in results])
         history = dict(results[0].history, member_test_errors=[r.test_error for r in results])
-        return Result(ensemble, history, ensemble.evaluate(data[2])["error"])
+        return Result(ensemble, history, None if data[2] is None else ensemble.evaluate(data[2])["error"])
 
 
 @dataclass

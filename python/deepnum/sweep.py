@@ -3,7 +3,7 @@
 
 Each run's weights and history go to ``out/<setting>_seed=<seed>/``; the table of the settings (their
 validation accuracy — at the best validation epoch — and the test accuracy there, mean ± the standard
-deviation over the seeds) to ``out/sweep.md`` and ``out/sweep.csv``, and its plot to ``out/sweep.png``.
+deviation over the seeds; empty or – where the data has no test set) to ``out/sweep.md`` and ``out/sweep.csv``, and its plot to ``out/sweep.png``.
 """
 import csv
 import io
@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, training
 
 
 def parse_values(text, option="--set"):
@@ -76,8 +76,7 @@ def sweep(client, recipe, settings, seeds, data, out, options=None, checkpoints=
         checkpoint.write_json(run / "history.json", dict(trained.history, seconds=trained.seconds,
                                                           threads=trained.threads))
         if verbose:
-            print(f"{names[i]}: validation accuracy {100 * (1 - trained.history['best_valid_error']):.2f}%, "
-                  f"test accuracy {100 * (1 - trained.test_error):.2f}% ({trained.seconds:.0f} s)", flush=True)
+            print(f"{names[i]}: {training.accuracies(trained.history)} ({trained.seconds:.0f} s)", flush=True)
 
     trained = distributed.map_recipes(client, tasks, data, paths, save, verbose=False)
     rows = summarise(combos, seeds, trained)
@@ -93,10 +92,11 @@ def summarise(combos, seeds, trained):
     for k, setting in enumerate(combos):
         runs = trained[k * len(seeds):(k + 1) * len(seeds)]
         valid = [1 - r.history["best_valid_error"] for r in runs]
-        test = [1 - r.test_error for r in runs]
+        # without a test set (an .npz of one's own may have none): None in place of the test accuracies
+        test = None if runs[0].test_error is None else [1 - r.test_error for r in runs]
         rows.append({"setting": setting, "seeds": list(seeds), "valid": valid, "test": test,
-                     "valid_mean": _mean(valid), "valid_sd": _sd(valid), "test_mean": _mean(test),
-                     "test_sd": _sd(test), "seconds": sum(r.seconds for r in runs)})
+                     "valid_mean": _mean(valid), "valid_sd": _sd(valid), "test_mean": test and _mean(test),
+                     "test_sd": test and _sd(test), "seconds": sum(r.seconds for r in runs)})
     return rows
 
 
@@ -105,15 +105,17 @@ def markdown(rows, names, recipe, options):
     run = ", ".join(f"{k}={v}" for k, v in options.items() if k != "device")
     lines = [f"Sweep of `{recipe}`{f' ({run})' if run else ''}: accuracy in %, mean ± standard deviation over "
              f"seeds {', '.join(map(str, rows[0]['seeds']))}; validation at the best validation epoch, test there. "
-             f"**Bold**: the best mean validation accuracy.", "",
+             f"**Bold**: the best mean validation accuracy.{'' if rows[0]['test'] else ' No test set (–).'}", "",
              "| " + " | ".join(names) + " | validation | test | per seed (validation / test) "
              "| seconds (the seeds together) |",
              "|" + "---|" * (len(names) + 4)]
     for i, r in enumerate(rows):
         valid = f"{100 * r['valid_mean']:.2f} ± {100 * r['valid_sd']:.2f}"
-        per_seed = ", ".join(f"{100 * v:.2f} / {100 * t:.2f}" for v, t in zip(r["valid"], r["test"]))
-        cells = [*(str(r["setting"][n]) for n in names), f"**{valid}**" if i == best else valid,
-                 f"{100 * r['test_mean']:.2f} ± {100 * r['test_sd']:.2f}", per_seed, f"{r['seconds']:.0f}"]
+        tests = [None] * len(r["valid"]) if r["test"] is None else r["test"]
+        per_seed = ", ".join(f"{100 * v:.2f} / {_percent(t)}" for v, t in zip(r["valid"], tests))
+        test = "–" if r["test"] is None else f"{100 * r['test_mean']:.2f} ± {100 * r['test_sd']:.2f}"
+        cells = [*(str(r["setting"][n]) for n in names), f"**{valid}**" if i == best else valid, test, per_seed,
+                 f"{r['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -125,8 +127,10 @@ def to_csv(rows, names):
                      "test_per_seed", "seconds"])
     for r in rows:
         writer.writerow([*(r["setting"][n] for n in names), " ".join(map(str, r["seeds"])),
-                         *(repr(r[k]) for k in ("valid_mean", "valid_sd", "test_mean", "test_sd")),
-                         json.dumps(r["valid"]), json.dumps(r["test"]), f"{r['seconds']:.1f}"])
+                         *("" if r[k] is None else repr(r[k]) for k in ("valid_mean", "valid_sd", "test_mean",
+                                                                          "test_sd")),
+                         json.dumps(r["valid"]), "" if r["test"] is None else json.dumps(r["test"]),
+                         f"{r['seconds']:.1f}"])
     return buffer.getvalue()
 
 
@@ -143,6 +147,8 @@ def plot(rows, names, path, recipe):
     fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(rows) + 2), 4.0))
     x = range(len(rows))
     for offset, key, label in ((-0.12, "valid", "validation"), (0.12, "test", "test")):
+        if rows[0][key] is None:
+            continue
         xs = [i + offset for i in x]
         ax.errorbar(xs, [100 * r[f"{key}_mean"] for r in rows], yerr=[100 * r[f"{key}_sd"] for r in rows],
                     fmt="o", capsize=4, label=f"{label} (mean ± sd)")
@@ -155,6 +161,10 @@ def plot(rows, names, path, recipe):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _percent(accuracy):
+    return "–" if accuracy is None else f"{100 * accuracy:.2f}"
 
 
 def _mean(values):

@@ -38,6 +38,14 @@ class History(dict):
             self.setdefault(k, []).append(v)
 
 
+def accuracies(history):
+    """'validation accuracy V%, test accuracy T%' from a run's ``history`` (a :class:`History` or its dict): the
+    best validation epoch's and the test set's there, of those the run had."""
+    errors = (("validation", history.get("best_valid_error")), ("test", history.get("test_error")))
+    return ", ".join(f"{name} accuracy {100 * (1 - e):.2f}%" for name, e in errors if e is not None) or \
+        "no validation or test set"
+
+
 class EarlyStopping:
     """When to validate and when to stop, and the best validation error so far.
 
