@@ -1,7 +1,11 @@
 """Type information: py.typed and the stubs of the compiled modules ship in the package; the stubs are exactly what
-tools/stubs.py makes from the installed modules (so they cannot drift from the bindings)."""
+tools/stubs.py makes from the installed modules (so they cannot drift from the bindings); mypy finds no error in
+the package and none in tests/typed_usage.py, the public API used as a user would, checked strictly; and that
+example runs."""
 import ast
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,19 @@ def test_emulated_cuda_stub(tmp_path):
     assert _without_emulated_only(_generated(tmp_path, "deepnum._cuda")) == _committed("deepnum._cuda"), (
         f"deepnum._cuda (emulated): more differs from the nvcc build's stub than {stubs.EMULATED_ONLY} and EMULATED; "
         f"{REGENERATE}")
+
+
+def test_mypy_finds_no_error(tmp_path):
+    # pyproject.toml's [tool.mypy]: the package (with the stubs) and tests/typed_usage.py, strictly; no cache kept
+    result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")], cwd=REPO,
+                            capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"mypy found errors:\n{output}"
+    assert "Success: no issues found" in output, output
+
+
+def test_typed_usage_runs(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "tests"))
+    import typed_usage
+
+    assert 0 <= typed_usage.main(tmp_path) <= 1
