@@ -14,6 +14,8 @@ its callbacks, ``dn.datasets`` MNIST and the toy sets::
     model = dn.Sequential([dn.nn.Dense(784, 100, "relu"), dn.nn.Dense(100, 10), dn.nn.SoftmaxNLL()], seed=0)
     model.fit((x, y), epochs=5, batch_size=32, optimizer=dn.optim.Adam(1e-3))
 """
+from __future__ import annotations
+
 from . import _backend, cuda, ops
 from . import datasets, models, nn, optim, training
 from .models import Sequential
@@ -23,13 +25,13 @@ __all__ = ["ops", "cuda", "nn", "optim", "models", "training", "datasets", "Sequ
            "get_backend", "set_num_threads", "get_num_threads", "__version__"]
 
 
-def backends():
+def backends() -> list[str]:
     """Names of the backends available here, e.g. ``['cpp', 'numba', 'numpy']`` (``cuda`` first where a
     CUDA device is present)."""
     return _backend.available()
 
 
-def get_backend():
+def get_backend() -> str:
     """Name of the selected CPU backend (the one that runs ops on NumPy arrays)."""
     return _backend.name
 
@@ -44,24 +46,24 @@ class use_backend:
     ...     deepnum.ops.gemm(a, b)
     """
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self._previous = _backend.name
         _backend.select(name)
 
-    def __enter__(self):
+    def __enter__(self) -> use_backend:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         _backend.select(self._previous)
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Use ``n`` threads in the compiled kernels (C++ OpenMP and Numba). Default: OMP_NUM_THREADS or all cores."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     _backend.set_num_threads(n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Number of threads the compiled kernels use."""
     return _backend.get_num_threads()

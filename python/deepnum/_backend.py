@@ -28,7 +28,7 @@ _core_error = None  # why deepnum._core failed to import, if it did
 try:
     from . import _core
 except ImportError as e:  # a broken or missing build: fall back, and say why
-    _core, _core_error = None, e
+    _core, _core_error = None, e  # type: ignore[assignment]  # (mypy reads deepnum/_core.pyi)
 
 _num_threads = None  # set by set_num_threads; applied to Numba when it loads
 
@@ -69,7 +69,7 @@ class PythonKernels:
         return f"<deepnum {self.name} backend over {self.kernels.__name__}>"
 
 
-_loaded = {}
+_loaded: dict = {}
 
 
 def available():
@@ -131,7 +131,8 @@ def select(new_name):
     name = new_name
 
 
-name = active = None
+name: str  # the selected CPU backend and its entry points, set by select
+active: object
 select(_default())
 
 

@@ -3,17 +3,21 @@ composed from its kernels, and the array namespace of device arrays.
 
 Backend layer: imports no ``deepnum.ops``, no model module and nothing from the package's ``__init__``.
 """
+from __future__ import annotations
+
 import importlib.util
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _compose
 from ._host import HOST
 
+_import_error: str | ImportError | None  # why deepnum._cuda is not there, or None
 try:
     from . import _cuda
 except ImportError as e:  # built without a CUDA compiler, or a broken build
-    _cuda = None
+    _cuda = None  # type: ignore[assignment]  # (mypy reads deepnum/_cuda.pyi, the nvcc build's)
     if importlib.util.find_spec("deepnum._cuda") is None:
         _import_error = "not built: no CUDA compiler was found at build time, or DEEPNUM_CUDA=OFF"
     else:
@@ -22,7 +26,9 @@ else:
     _import_error = None
 
 
-if _cuda is not None:
+if TYPE_CHECKING:
+    from ._cuda import DeviceArray
+elif _cuda is not None:
     DeviceArray = _cuda.DeviceArray
 else:
     class DeviceArray:
@@ -38,7 +44,7 @@ else:
         zeros = from_numpy = empty
 
 
-def unavailable_reason():
+def unavailable_reason() -> str | None:
     """Why the CUDA backend cannot be used here, or None when it can."""
     if _cuda is None:
         return f"deepnum._cuda is not built or failed to import ({_import_error})"
@@ -46,18 +52,18 @@ def unavailable_reason():
     return None if count > 0 else f"no CUDA device: {reason}"
 
 
-def is_emulated():
+def is_emulated() -> bool:
     """True when the loaded deepnum._cuda is the emulated build (DEEPNUM_CUDA=EMULATE: the CUDA kernels run on
     the CPU, for tests)."""
     return _cuda is not None and _cuda.EMULATED
 
 
-def is_available():
+def is_available() -> bool:
     """True when deepnum._cuda imported and at least one CUDA device is present."""
     return unavailable_reason() is None
 
 
-def device_name():
+def device_name() -> str:
     """Name, compute capability and memory of device 0; raises RuntimeError without a device."""
     reason = unavailable_reason()
     if reason is not None:

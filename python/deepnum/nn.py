@@ -12,10 +12,16 @@ moved and reshaped only through the array namespace ``xp`` the model hands to ``
 :mod:`deepnum.ops`: no NumPy here, so one layer class runs on any backend. Initial values are drawn
 on the host by :mod:`deepnum.init` and moved once with ``xp.from_host``.
 """
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 from . import ops
 from .init import INITS, init_array
+
+if TYPE_CHECKING:
+    from ._typing import Integer, Size
 
 
 def _check_activation(layer, activation):
@@ -61,7 +67,7 @@ class Layer:
     grads: dict
     xp = ops.array_namespace()  # host arrays, until the model's build() gives its namespace
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.params, self.grads = {}, {}
 
     def build(self, rng, dtype, xp=None):
@@ -89,7 +95,8 @@ class Dense(Layer):
     fully connected and softmax layers).
     """
 
-    def __init__(self, n_in, n_out, activation="linear", p_dropout=0.0, init="glorot"):
+    def __init__(self, n_in: Integer, n_out: Integer, activation: str = "linear", p_dropout: float = 0.0,
+                 init: str = "glorot") -> None:
         super().__init__()
         _check_activation("Dense", activation)
         _check_sizes("Dense", n_in=n_in, n_out=n_out)
@@ -131,7 +138,8 @@ class Dense(Layer):
 class Conv2D(Layer):
     """Convolution y = act(conv2d(x, w) + b), w shaped (c_out, c_in, kh, kw)."""
 
-    def __init__(self, c_in, c_out, kernel, stride=1, padding=0, activation="linear", init="normal"):
+    def __init__(self, c_in: Integer, c_out: Integer, kernel: Size, stride: Size = 1, padding: Size = 0,
+                 activation: str = "linear", init: str = "normal") -> None:
         super().__init__()
         _check_activation("Conv2D", activation)
         if init not in INITS:
@@ -169,7 +177,7 @@ class Conv2D(Layer):
 class MaxPool2D(Layer):
     """Max-pooling over size×size windows, ignoring partial windows at the border."""
 
-    def __init__(self, size=2, stride=None):
+    def __init__(self, size: Size = 2, stride: Size | None = None) -> None:
         super().__init__()
         _check_sizes("MaxPool2D", size=size, **({} if stride is None else {"stride": stride}))
         self.size, self.stride = size, stride
@@ -200,7 +208,7 @@ class Flatten(Layer):
 class Dropout(Layer):
     """Inverted dropout with probability p during training; identity otherwise."""
 
-    def __init__(self, p):
+    def __init__(self, p: float) -> None:
         super().__init__()
         _check_probability("Dropout", "p", p)
         self.p = p
@@ -238,8 +246,9 @@ class RNN(Layer):
     (global norm of this layer's parameter gradients) are those of :func:`deepnum.ops.rnn_backward`.
     """
 
-    def __init__(self, n_in, n_hidden, activation="tanh", return_sequences=False, init_hh="orthogonal", gain=1.0,
-                 bptt_steps=None, clip=None, init="glorot"):
+    def __init__(self, n_in: Integer, n_hidden: Integer, activation: str = "tanh", return_sequences: bool = False,
+                 init_hh: str = "orthogonal", gain: float = 1.0, bptt_steps: int | None = None,
+                 clip: float | None = None, init: str = "glorot") -> None:
         super().__init__()
         if activation not in ops.RNN_ACTIVATIONS:
             raise ValueError(f"RNN: activation must be one of {list(ops.RNN_ACTIVATIONS)}, got {activation!r}")

@@ -22,12 +22,21 @@ One owner per rule (docs/ARCHITECTURE.md):
 
 NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence, overload
+
 import numpy as np
 
 from . import _backend, _cudabackend
 from ._contract import ACTIVATIONS, RNN_ACTIVATIONS
 from ._cudabackend import DEVICE, DeviceArray
 from ._host import HOST
+
+if TYPE_CHECKING:
+    from ._cudabackend import DeviceArrays
+    from ._host import HostArrays
+    from ._typing import Array, ArrayT, DTypeLike, FloatArray, IntArray, Labels, Size
 
 array_cache = _backend.array_cache
 
@@ -85,7 +94,7 @@ def _kernels(op, names, *arrays):
     return _backend.load("cuda")
 
 
-def array_namespace(*arrays):
+def array_namespace(*arrays: object) -> HostArrays | DeviceArrays:
     """The array namespace of the side ``arrays`` live on: ``deepnum._host.HOST`` for NumPy arrays (and for
     no arrays), the device namespace for DeviceArrays; both kinds at once are a TypeError. Layers,
     optimisers and the training loop create and move their arrays only through it."""
@@ -98,7 +107,7 @@ def array_namespace(*arrays):
     return DEVICE
 
 
-def device_namespace(device, who):
+def device_namespace(device: str, who: str) -> HostArrays | DeviceArrays:
     """The array namespace of ``device``: ``deepnum._host.HOST`` for "cpu", the device namespace for "cuda" (a
     RuntimeError with ``deepnum.cuda.unavailable_reason()`` where it cannot run); anything else is a ValueError
     naming ``who``, the caller, and the value."""
@@ -112,7 +121,8 @@ def device_namespace(device, who):
     raise ValueError(f"{who}: device must be 'cpu' or 'cuda', got {device!r}")
 
 
-def placed(a, xp, dtype=None, copy=False, who="placed"):
+def placed(a: Any, xp: HostArrays | DeviceArrays, dtype: DTypeLike | None = None, copy: bool = False,
+           who: str = "placed") -> Any:
     """``a`` on the side of the array namespace ``xp`` (HOST or the device's), C-contiguous, in ``dtype`` (default:
     its own). Already there in that dtype: ``a`` itself (a copy with ``copy``). A host array, or anything
     ``np.asarray`` takes, moves to the device in one copy (converted on the host first); a DeviceArray comes
@@ -130,7 +140,7 @@ def placed(a, xp, dtype=None, copy=False, who="placed"):
     return xp.from_host(a, dtype)
 
 
-def placed_labels(labels, xp):
+def placed_labels(labels: Any, xp: HostArrays | DeviceArrays) -> Any:
     """Class labels on the side of ``xp`` as the ops take them: integer NumPy labels of any dtype as int64 (the ops'
     own conversion), everything else in its dtype, for the contract to refuse (a DeviceArray must be int64)."""
     return placed(_int64(np.asarray(labels)) if not isinstance(labels, DeviceArray) else labels, xp)
@@ -138,7 +148,7 @@ def placed_labels(labels, xp):
 
 # ---- GEMM and linear ---------------------------------------------------------------------
 
-def gemm(a, b, trans_a=False, trans_b=False):
+def gemm(a: ArrayT, b: ArrayT, trans_a: bool = False, trans_b: bool = False) -> ArrayT:
     """Matrix product ``op(a) @ op(b)``, where ``op`` transposes when ``trans_*`` is true.
 
     a is (M, K), or (K, M) with ``trans_a``; b is (K, N), or (N, K) with ``trans_b``.
@@ -147,12 +157,12 @@ def gemm(a, b, trans_a=False, trans_b=False):
     return _kernels("gemm", "a b", a, b).gemm(_c(a), _c(b), trans_a, trans_b)
 
 
-def linear_forward(x, w, b):
+def linear_forward(x: ArrayT, w: ArrayT, b: ArrayT) -> ArrayT:
     """Dense layer ``y = x @ w + b``: x (N, n_in), w (n_in, n_out), b (n_out,) -> y (N, n_out)."""
     return _kernels("linear_forward", "x w b", x, w, b).linear_forward(_c(x), _c(w), _c(b))
 
 
-def linear_backward(dy, x, w, need_dx=True):
+def linear_backward(dy: ArrayT, x: ArrayT, w: ArrayT, need_dx: bool = True) -> tuple[ArrayT | None, ArrayT, ArrayT]:
     """Gradients of ``linear_forward``: returns (dx, dw, db) for upstream gradient dy (N, n_out).
 
     With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
@@ -163,7 +173,7 @@ def linear_backward(dy, x, w, need_dx=True):
 
 # ---- conv2d --------------------------------------------------------------------------------
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0):
+def conv2d_forward(x: ArrayT, w: ArrayT, b: ArrayT | None = None, stride: Size = 1, padding: Size = 0) -> ArrayT:
     """2-D cross-correlation with zero padding.
 
     x (N, C, H, W), w (K, C, R, S), b (K,) or None; stride and padding are an int or an
@@ -172,7 +182,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     return _kernels("conv2d_forward", "x w b", x, w, b).conv2d_forward(_c(x), _c(w), _c(b), stride, padding)
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
+def conv2d_backward(dy: ArrayT, x: ArrayT, w: ArrayT, stride: Size = 1, padding: Size = 0,
+                    need_dx: bool = True) -> tuple[ArrayT | None, ArrayT, ArrayT]:
     """Gradients of ``conv2d_forward``: returns (dx, dw, db) for upstream gradient dy (N, K, P, Q).
 
     With ``need_dx=False`` dx is not computed and returned as None (a model's first layer).
@@ -184,7 +195,13 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True):
 
 # ---- max-pool ------------------------------------------------------------------------------
 
-def max_pool2d_forward(x, size=2, stride=None):
+@overload
+def max_pool2d_forward(x: DeviceArray, size: Size = 2, stride: Size | None = None) -> tuple[DeviceArray, DeviceArray]:
+    ...
+@overload
+def max_pool2d_forward(x: FloatArray, size: Size = 2, stride: Size | None = None) -> tuple[FloatArray, IntArray]:
+    ...
+def max_pool2d_forward(x: Array, size: Size = 2, stride: Size | None = None) -> tuple[Array, IntArray | DeviceArray]:
     """Max-pooling over size×size windows ("ignore border": partial windows are dropped).
 
     x (N, C, H, W); size and stride are an int or an (h, w) pair; stride defaults to size.
@@ -194,7 +211,7 @@ def max_pool2d_forward(x, size=2, stride=None):
     return _kernels("max_pool2d_forward", "x", x).max_pool2d_forward(_c(x), size, stride)
 
 
-def max_pool2d_backward(dy, argmax, x_shape):
+def max_pool2d_backward(dy: ArrayT, argmax: Labels, x_shape: Sequence[int]) -> ArrayT:
     """Gradient of ``max_pool2d_forward``: routes dy (N, C, P, Q) to the argmax positions.
 
     Returns dx of shape ``x_shape`` (overlapping windows add up).
@@ -205,7 +222,7 @@ def max_pool2d_backward(dy, argmax, x_shape):
 
 # ---- softmax + negative log-likelihood -----------------------------------------------------
 
-def softmax_nll_forward(logits, labels):
+def softmax_nll_forward(logits: ArrayT, labels: Labels) -> tuple[float, ArrayT]:
     """Softmax followed by the mean negative log-likelihood of ``labels``.
 
     logits (N, n_classes); labels (N,) integers in [0, n_classes).
@@ -216,7 +233,7 @@ def softmax_nll_forward(logits, labels):
     return k.softmax_nll_forward(_c(logits), _int64(labels))
 
 
-def softmax_nll_backward(probs, labels):
+def softmax_nll_backward(probs: ArrayT, labels: Labels) -> ArrayT:
     """Gradient of the mean loss with respect to the logits: (probs - onehot(labels)) / N."""
     k = _kernels("softmax_nll_backward", "probs labels", probs, labels)
     return k.softmax_nll_backward(_c(probs), _int64(labels))
@@ -224,7 +241,7 @@ def softmax_nll_backward(probs, labels):
 
 # ---- activations ---------------------------------------------------------------------------
 
-def activation_forward(name, x, alpha=0.01):
+def activation_forward(name: str, x: ArrayT, alpha: float = 0.01) -> ArrayT:
     """Elementwise activation ``name`` (sigmoid, tanh, relu, leaky_relu, linear) of x.
 
     ``alpha`` is the negative slope of leaky_relu (ignored by the others).
@@ -232,14 +249,14 @@ def activation_forward(name, x, alpha=0.01):
     return _kernels("activation_forward", "x", x).activation_forward(_c(x), name, alpha)
 
 
-def activation_backward(name, y, dy, alpha=0.01):
+def activation_backward(name: str, y: ArrayT, dy: ArrayT, alpha: float = 0.01) -> ArrayT:
     """Gradient of ``activation_forward`` expressed through its output y: returns dx."""
     return _kernels("activation_backward", "y dy", y, dy).activation_backward(_c(y), _c(dy), name, alpha)
 
 
 # ---- dropout -------------------------------------------------------------------------------
 
-def dropout_forward(x, p, seed):
+def dropout_forward(x: ArrayT, p: float, seed: int) -> tuple[ArrayT, ArrayT]:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
 
     ``seed`` (an int in [0, 2**64)) fixes the mask; every backend draws the same mask.
@@ -248,14 +265,15 @@ def dropout_forward(x, p, seed):
     return _kernels("dropout_forward", "x", x).dropout_forward(_c(x), p, seed)
 
 
-def dropout_backward(dy, mask):
+def dropout_backward(dy: ArrayT, mask: ArrayT) -> ArrayT:
     """Gradient of ``dropout_forward``: dx = dy * mask."""
     return _kernels("dropout_backward", "dy mask", dy, mask).dropout_backward(_c(dy), _c(mask))
 
 
 # ---- parameter updates (in place) ----------------------------------------------------------
 
-def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0):
+def sgd_update(param: ArrayT, grad: ArrayT, lr: float, momentum: float = 0.0, velocity: ArrayT | None = None,
+               nesterov: bool = False, weight_decay: float = 0.0) -> None:
     """One fused SGD step, in place: ``param`` (and ``velocity``) are overwritten.
 
     g = grad + weight_decay·param; with a velocity buffer: v = momentum·v + g and the step
@@ -266,7 +284,8 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
     k.sgd_update(param, velocity, _c(grad), lr, momentum, nesterov, weight_decay)
 
 
-def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+def adam_update(param: ArrayT, grad: ArrayT, m: ArrayT, v: ArrayT, step: int, lr: float = 1e-3, beta1: float = 0.9,
+                beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0) -> None:
     """One fused Adam step, in place on ``param``, ``m`` and ``v`` (start m, v at zeros).
 
     ``step`` counts from 1 and sets the bias corrections 1 - beta**step.
@@ -277,7 +296,8 @@ def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
 
 # ---- fused MLP training step ---------------------------------------------------------------
 
-def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0.01):
+def mlp_train_step(x: ArrayT, labels: Labels, ws: Sequence[ArrayT], bs: Sequence[ArrayT], activations: Sequence[str],
+                   lr: float, weight_decay: float = 0.0, alpha: float = 0.01) -> float:
     """One SGD step of an MLP in a single call: Dense layers ``a_l = act_l(a_{l-1} @ w_l + b_l)``,
     a softmax-NLL head on the last layer's output, then ``w_l -= lr·(dw_l + weight_decay·w_l)``
     and ``b_l -= lr·db_l``, in place. Returns the mean loss before the update.
@@ -302,7 +322,7 @@ def mlp_train_step(x, labels, ws, bs, activations, lr, weight_decay=0.0, alpha=0
 
 # ---- recurrent (Elman) network -------------------------------------------------------------
 
-def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
+def rnn_forward(x: ArrayT, h0: ArrayT, w_xh: ArrayT, w_hh: ArrayT, b_h: ArrayT, activation: str = "tanh") -> ArrayT:
     """Elman RNN over a whole sequence: h_t = act(x_t·w_xh + h_{t-1}·w_hh + b_h), h_{-1} = h0.
 
     Time-major: x (T, N, D), h0 (N, H), w_xh (D, H), w_hh (H, H), b_h (H,); activation is
@@ -313,7 +333,9 @@ def rnn_forward(x, h0, w_xh, w_hh, b_h, activation="tanh"):
     return k.rnn_forward(_c(x), _c(h0), _c(w_xh), _c(w_hh), _c(b_h), activation)
 
 
-def rnn_backward(dh_all, x, h_all, h0, w_xh, w_hh, activation="tanh", bptt_steps=None, clip=None):
+def rnn_backward(dh_all: ArrayT, x: ArrayT, h_all: ArrayT, h0: ArrayT, w_xh: ArrayT, w_hh: ArrayT,
+                 activation: str = "tanh", bptt_steps: int | None = None, clip: float | None = None
+                 ) -> tuple[ArrayT, ArrayT, ArrayT, ArrayT, ArrayT]:
     """Backpropagation through time for ``rnn_forward``: returns (dx, dh0, dw_xh, dw_hh, db_h).
 
     dh_all (T, N, H) is the gradient of the loss with respect to every hidden state (zeros

@@ -12,14 +12,22 @@ also bring the callbacks it runs with, ``fit_callbacks(checkpoint, verbose, call
 here: the data sets are placed on the model's side once per run, and minibatches are cut from them with
 its namespace (``rows`` views in order; ``take_rows`` of a permutation placed there once per epoch).
 """
+from __future__ import annotations
+
 import contextlib
+import os
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import checkpoint as ckpt
 from .nn import _check_count
 from .optim import SGD
+
+if TYPE_CHECKING:
+    from ._typing import Inputs
+    from .optim import Optimizer
 
 
 class TrainingDiverged(FloatingPointError):
@@ -57,7 +65,8 @@ class EarlyStopping:
     Iterations count minibatches from 0 over the whole run. ``state_dict()`` is plain JSON values.
     """
 
-    def __init__(self, patience=None, patience_increase=2, improvement_threshold=0.995):
+    def __init__(self, patience: int | None = None, patience_increase: float = 2, improvement_threshold: float = 0.995
+                 ) -> None:
         self.initial_patience, self.patience = patience, patience
         self.patience_increase, self.improvement_threshold = patience_increase, improvement_threshold
         self.best_error, self.best_iteration, self.stopped = math.inf, -1, False
@@ -226,8 +235,11 @@ class _EveryEpoch(Callback):
 
 # ---- the loop ----------------------------------------------------------------------------------
 
-def fit(model, train, epochs, batch_size, optimizer=None, validation=None, test=None, early_stopping=None,
-        shuffle=False, callbacks=(), verbose=False, checkpoint=None, device=None):
+def fit(model: Any, train: tuple[Inputs, Inputs], epochs: int, batch_size: int, optimizer: Optimizer | None = None,
+        validation: tuple[Inputs, Inputs] | None = None, test: tuple[Inputs, Inputs] | None = None,
+        early_stopping: EarlyStopping | None = None, shuffle: bool = False,
+        callbacks: Iterable[Callback | Callable[[Any, History], object]] = (), verbose: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None, device: str | None = None) -> History:
     """Minibatch training of ``model`` on ``train`` = (x, y); returns a :class:`History`.
 
     ``early_stopping`` (an :class:`EarlyStopping`; default: no patience) says when to validate on
