@@ -44,6 +44,7 @@ class Optimizer:
         self.state = {}
 
     def learning_rate(self, epoch):
+        """The learning rate for ``epoch``: ``lr`` itself, or ``lr(epoch)`` for a schedule."""
         return self.lr(epoch) if callable(self.lr) else self.lr
 
     def fused_mlp_step_args(self, epoch):
@@ -143,6 +144,8 @@ class Adam(Optimizer):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def step(self, params, epoch):
+        """``params`` yields (key, name, param, grad); updates every param in place, with bias-corrected
+        moments (created beside each parameter at its first step)."""
         lr = self.learning_rate(epoch)
         for key, name, p, g in params:
             s = self.state.setdefault(key, {})
