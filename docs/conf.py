@@ -23,11 +23,13 @@ root_doc = "index"
 exclude_patterns = ["_build", "RESULTS.md"]
 
 # Every cross-reference must resolve (a broken :class:`...` in a docstring is an error); names of other
-# packages (no intersphinx: the build needs no network) are not checked.
+# packages (no intersphinx: the build needs no network), typing's names in annotations and deepnum's private
+# modules (deepnum._cuda.DeviceArray is documented as deepnum.cuda.DeviceArray) are not checked.
 nitpicky = True
-_OTHERS = r"(numpy|np|typing|collections\.abc|dask|distributed|mpi4py|pathlib|os|pybind11_builtins)\..*"
-nitpick_ignore_regex = [(r"py:.*", _OTHERS),
-                        (r"py:.*", r"(Callable|Optional|Union|Any|Sequence|Iterable|Iterator|Path)(\[.*)?")]
+_OTHERS = (r"(numpy|np|npt|typing|collections\.abc|dask|distributed|mpi4py|pathlib|os|pybind11_builtins"
+           r"|deepnum\._\w+)\..*")
+_TYPING = r"(Callable|Optional|Union|Any|Sequence|Iterable|Iterator|Mapping|Path|ArrayLike|Self)(\[.*)?"
+nitpick_ignore_regex = [(r"py:.*", _OTHERS), (r"py:.*", _TYPING)]
 
 myst_heading_anchors = 3
 

@@ -13,8 +13,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 # The modules of the API reference (docs/api/): the public API.
 MODULES = ["deepnum", "deepnum.nn", "deepnum.models", "deepnum.optim", "deepnum.init", "deepnum.training",
-           "deepnum.checkpoint", "deepnum.ensemble", "deepnum.datasets", "deepnum.recipes", "deepnum.ops", "deepnum.cuda",
-           "deepnum.distributed", "deepnum.sweep", "deepnum.mpi"]
+           "deepnum.checkpoint", "deepnum.ensemble", "deepnum.datasets", "deepnum.recipes", "deepnum.ops",
+           "deepnum.cuda", "deepnum.distributed", "deepnum.sweep", "deepnum.mpi"]
 
 
 def public_names(module):
