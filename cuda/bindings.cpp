@@ -672,11 +672,11 @@ PYBIND11_MODULE(_cuda, m) {
             return a.reshape(shape_arg("DeviceArray.reshape", shape));
           },
            arg("shape"), "The same elements in another shape (one -1 allowed): a view sharing this array's memory.")
-      .def_property_readonly("shape", &DeviceArray::shape_tuple)
-      .def_property_readonly("dtype", [](const DeviceArray& a) { return a.dtype; })
-      .def_property_readonly("size", &DeviceArray::size)
-      .def_property_readonly("ndim", [](const DeviceArray& a) { return a.shape.size(); })
-      .def_property_readonly("nbytes", &DeviceArray::nbytes)
+      .def_property_readonly("shape", &DeviceArray::shape_tuple, "The shape, a tuple of ints.")
+      .def_property_readonly("dtype", [](const DeviceArray& a) { return a.dtype; }, "The numpy.dtype of the elements.")
+      .def_property_readonly("size", &DeviceArray::size, "The number of elements.")
+      .def_property_readonly("ndim", [](const DeviceArray& a) { return a.shape.size(); }, "The number of dimensions.")
+      .def_property_readonly("nbytes", &DeviceArray::nbytes, "The size of the data in bytes.")
       .def_property_readonly("__cuda_array_interface__", &cuda_array_interface)
       .def("__len__", [](const DeviceArray& a) {
             if (a.shape.empty()) throw py::type_error("len() of a 0-d DeviceArray");

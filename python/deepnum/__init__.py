@@ -3,7 +3,7 @@
 The arrays choose where an op runs: NumPy arrays on the selected CPU backend — ``cpp`` (C++
 kernels, default), ``numba`` (Numba JIT twins) or ``numpy`` (the reference), chosen with
 :func:`use_backend` or the ``DEEPNUM_BACKEND`` environment variable — and
-``deepnum.cuda.DeviceArray``s on ``cuda``. See docs/ARCHITECTURE.md for the layers.
+device arrays (``deepnum.cuda.DeviceArray``) on ``cuda``. See docs/ARCHITECTURE.md for the layers.
 
 The model API at the top level: ``dn.Sequential`` of ``dn.nn`` layers (``Dense``, ``Conv2D``, ``MaxPool2D``,
 ``Flatten``, ``RNN``, ``Dropout``, and an output head ``SoftmaxNLL`` or ``SigmoidBCE``), trained by ``fit`` with
@@ -39,7 +39,7 @@ def get_backend() -> str:
 class use_backend:
     """Select the CPU backend ``name`` (``cpp``, ``numba`` or ``numpy``) for ops on NumPy arrays: at once,
     and, used as a context manager, until the block ends. ``cuda`` is not selected but chosen by the
-    arrays: ops on ``deepnum.cuda.DeviceArray``s run there whatever is selected.
+    arrays: ops on device arrays (``deepnum.cuda.DeviceArray``) run there whatever is selected.
 
     >>> deepnum.use_backend("numba")          # from now on
     >>> with deepnum.use_backend("numpy"):    # inside the block only

@@ -39,6 +39,7 @@ else:
 
         @staticmethod
         def empty(shape, dtype=None):
+            """Raises RuntimeError: without CUDA there is no device memory (``zeros`` and ``from_numpy`` alike)."""
             raise RuntimeError(unavailable_reason())
 
         zeros = from_numpy = empty

@@ -44,6 +44,7 @@ def cache_dir():
 
 
 def sha256(path):
+    """The sha256 of the file at ``path``, as hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

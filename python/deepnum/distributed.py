@@ -1,6 +1,6 @@
 """Training runs as tasks: ensembles and sweeps on Dask (``pip install "deepnum[dask]"``).
 
-A :class:`Task` is a recipe (a name in :data:`deepnum.recipes.RECIPES` or a :class:`~deepnum.recipes.Recipe`),
+A :class:`Task` is a recipe (a name in ``deepnum.recipes.RECIPES`` or a :class:`~deepnum.recipes.Recipe`),
 its settings, options and a seed. :func:`map_recipes` runs tasks on a ``dask.distributed.Client`` (or one by one
 in this process, with ``client=None``). Inside the worker, :func:`train` builds the model and trains it, and
 hands back plain values (:class:`Trained`: the architecture, the parameters as NumPy arrays, the history); the

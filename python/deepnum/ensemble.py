@@ -22,9 +22,12 @@ class Ensemble:
         self.layers = self.members[0].layers  # for plots of the first member's filters
 
     def predict_proba(self, x, batch_size=1000):
+        """The mean of the members' probabilities for x, a NumPy array."""
         return np.mean([_host(m.predict_proba(x, batch_size)) for m in self.members], axis=0)
 
     def predict(self, x, batch_size=1000):
+        """The ensemble's labels for x (int64, NumPy): the plurality of the members' labels (ties to the
+        smaller label), or with ``vote="mean"`` the argmax of the mean probabilities."""
         if self.vote == "mean":
             return self.predict_proba(x, batch_size).argmax(axis=1)
         votes = np.stack([_host(m.predict(x, batch_size)) for m in self.members], axis=1)
@@ -33,6 +36,7 @@ class Ensemble:
         return counts.argmax(axis=1)
 
     def evaluate(self, data, batch_size=1000):
+        """Accuracy and zero-one error of the vote on ``data`` = (x, y) (no loss: a vote has none)."""
         x, y = data
         error = float((self.predict(x, batch_size) != y).mean())
         return {"accuracy": 1 - error, "error": error}

@@ -4,7 +4,7 @@ saving and loading, and ready-made constructors for the seed models.
 Training lives in :mod:`deepnum.training` (the loop, early stopping, callbacks; ``Sequential.fit``
 calls it) and the file formats in :mod:`deepnum.checkpoint`. The names users of this module catch
 or build on are re-exported here: ``TrainingDiverged``, ``History``, ``CheckpointMismatch``, and
-:class:`Ensemble` (:mod:`deepnum.ensemble`). No NumPy here: a model's arrays are created and moved
+:class:`deepnum.ensemble.Ensemble`. No NumPy here: a model's arrays are created and moved
 through its array namespace ``xp``, the host's or the device's (``deepnum.ops.device_namespace`` of its
 ``device``).
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class Reshape(nn.Layer):
-    """(N, prod(shape)) -> (N, *shape); a view, no copy (e.g. flat MNIST rows to images)."""
+    """``(N, prod(shape)) -> (N, *shape)``; a view, no copy (e.g. flat MNIST rows to images)."""
 
     def __init__(self, shape):
         super().__init__()
@@ -37,10 +37,12 @@ class Reshape(nn.Layer):
         return dict(shape=list(self.shape))
 
     def forward(self, x, train):
+        """x ``(N, prod(shape))`` as ``(N, *shape)``, a view."""
         self.x_shape = x.shape
         return self.xp.reshape(x, (x.shape[0],) + self.shape)
 
     def backward(self, dy, need_dx=True):
+        """dy reshaped to the input's shape."""
         return self.xp.reshape(dy, self.x_shape)
 
 
@@ -239,7 +241,7 @@ class Sequential:
             verbose: bool = False, checkpoint: str | os.PathLike[str] | None = None, device: str | None = None
             ) -> History:
         """Minibatch training for ``epochs`` more epochs (fit(epochs=k) twice trains 2k); returns a
-        :class:`History`. See :func:`deepnum.training.fit`.
+        :class:`deepnum.training.History`. See :func:`deepnum.training.fit`.
 
         With ``validation``, the parameters of the best validation error are kept (restored at
         the end) and ``test`` is scored at that point. ``patience`` (in iterations) enables the
@@ -260,6 +262,8 @@ class Sequential:
     # ---- state -------------------------------------------------------------------------
 
     def architecture(self) -> dict[str, Any]:
+        """The model's description as JSON values: seed, dtype and each layer's type and
+        ``config()``; :meth:`save` writes it beside the weights and a checkpoint must match it."""
         return {"seed": self.seed, "dtype": self.dtype.name,
                 "layers": [{"type": type(layer).__name__, **layer.config()} for layer in self.layers]}
 
@@ -292,6 +296,8 @@ class Sequential:
 
     @classmethod
     def from_architecture(cls, arch: Mapping[str, Any], device: str = "cpu") -> Sequential:
+        """A new model, with fresh parameters, from :meth:`architecture`'s description, on
+        ``device``."""
         layers = [LAYERS[spec["type"]](**{k: v for k, v in spec.items() if k != "type"}) for spec in arch["layers"]]
         return cls(layers, seed=arch["seed"], dtype=arch["dtype"], device=device)
 

@@ -127,12 +127,13 @@ def check_replicas(comm, model, when):
 
 
 class ReplicaCheck(training.Callback):
-    """After every epoch, :func:`check_replicas` across ``comm``."""
+    """After every epoch, ``check_replicas`` across ``comm``."""
 
     def __init__(self, comm):
         self.comm = comm
 
     def on_epoch_end(self, run, record):
+        """Checks that every rank holds the same parameters (ReplicasDiverged if not)."""
         check_replicas(self.comm, run.model, f"after epoch {record['epoch']}")
 
 
@@ -159,6 +160,7 @@ class SharedCheckpointing(training.Checkpointing):
         self.comm = comm
 
     def read(self, run):
+        """The checkpoint as rank 0 read it, broadcast to every rank (None when there is none)."""
         got = None
         if self.comm.Get_rank() == 0:
             try:
@@ -171,6 +173,7 @@ class SharedCheckpointing(training.Checkpointing):
         return got
 
     def on_epoch_end(self, run, record):
+        """Rank 0 writes the checkpoint; the other ranks write nothing."""
         if self.comm.Get_rank() == 0:
             super().on_epoch_end(run, record)
 
@@ -212,21 +215,27 @@ class DataParallel:
 
     # ---- the model's side of the protocol ------------------------------------------------
 
-    xp = property(lambda self: self.model.xp)
-    rng = property(lambda self: self.model.rng)
-    epoch = property(lambda self: self.model.epoch, lambda self, v: setattr(self.model, "epoch", v))
-    optimizer = property(lambda self: self.model.optimizer, lambda self, v: setattr(self.model, "optimizer", v))
+    xp = property(lambda self: self.model.xp, doc="The model's array namespace (the host's).")
+    rng = property(lambda self: self.model.rng, doc="The model's random generator (the same state on every rank).")
+    epoch = property(lambda self: self.model.epoch, lambda self, v: setattr(self.model, "epoch", v),
+                     doc="The model's epoch counter (read and set).")
+    optimizer = property(lambda self: self.model.optimizer, lambda self, v: setattr(self.model, "optimizer", v),
+                         doc="The model's optimiser (read and set).")
 
     def parameters(self):
+        """The model's ``parameters()``."""
         return self.model.parameters()
 
     def state_dict(self):
+        """The model's ``state_dict()`` (the same on every rank)."""
         return self.model.state_dict()
 
     def load_state_dict(self, state):
+        """The model's ``load_state_dict(state)``."""
         self.model.load_state_dict(state)
 
     def architecture(self):
+        """The model's ``architecture()``."""
         return self.model.architecture()
 
     def evaluate(self, data, batch_size=1000):
@@ -234,6 +243,7 @@ class DataParallel:
         return self.model.evaluate(data, batch_size)
 
     def place(self, x, y=None):
+        """The model's ``place(x, y)``."""
         return self.model.place(x, y)
 
     def to(self, device):

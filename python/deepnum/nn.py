@@ -117,6 +117,8 @@ class Dense(Layer):
                        "b": self.xp.zeros(self.n_out, dtype)}
 
     def forward(self, x, train):
+        """y = act(dropout(x)·w + b) for x (N, ..., n_in); with ``train``, inputs are dropped with
+        probability ``p_dropout`` (a fresh mask per call, from the model's generator)."""
         self.lead = x.shape[:-1]  # (N,) or, after RNN(return_sequences=True), (N, T): one row per time step
         x = self.xp.reshape(x, (-1, x.shape[-1]))
         self.mask = None
@@ -127,6 +129,8 @@ class Dense(Layer):
         return self.xp.reshape(self.y, self.lead + (self.n_out,))
 
     def backward(self, dy, need_dx=True):
+        """Fills ``grads`` (w, b) from dy, the gradient of the output; returns dx, shaped as x (None with
+        ``need_dx=False``)."""
         dz = ops.activation_backward(self.activation, self.y, self.xp.reshape(dy, self.y.shape))
         dx, self.grads["w"], self.grads["b"] = ops.linear_backward(dz, self.x, self.params["w"], need_dx)
         if not need_dx:
@@ -162,12 +166,14 @@ class Conv2D(Layer):
                        "b": self.xp.zeros(self.c_out, dtype)}
 
     def forward(self, x, train):
+        """y = act(conv2d(x, w) + b) for x (N, c_in, H, W): (N, c_out, H', W')."""
         self.x = x
         z = ops.conv2d_forward(x, self.params["w"], self.params["b"], self.stride, self.padding)
         self.y = ops.activation_forward(self.activation, z)
         return self.y
 
     def backward(self, dy, need_dx=True):
+        """Fills ``grads`` (w, b) from dy; returns dx (None with ``need_dx=False``)."""
         dz = ops.activation_backward(self.activation, self.y, dy)
         dx, self.grads["w"], self.grads["b"] = ops.conv2d_backward(dz, self.x, self.params["w"], self.stride,
                                                                    self.padding, need_dx)
@@ -186,11 +192,13 @@ class MaxPool2D(Layer):
         return dict(size=self.size, stride=self.stride)
 
     def forward(self, x, train):
+        """The maximum of each window, (N, C, H', W'); the argmax is kept for backward."""
         self.x_shape = x.shape
         y, self.argmax = ops.max_pool2d_forward(x, self.size, self.stride)
         return y
 
     def backward(self, dy, need_dx=True):
+        """dx: each window's gradient routed to its maximum, zeros elsewhere."""
         return ops.max_pool2d_backward(dy, self.argmax, self.x_shape)
 
 
@@ -198,10 +206,12 @@ class Flatten(Layer):
     """(N, ...) -> (N, prod(...)); a view, no copy."""
 
     def forward(self, x, train):
+        """x (N, ...) as (N, prod(...)), a view."""
         self.x_shape = x.shape
         return self.xp.reshape(x, (x.shape[0], -1))
 
     def backward(self, dy, need_dx=True):
+        """dy reshaped to the input's shape."""
         return self.xp.reshape(dy, self.x_shape)
 
 
@@ -221,6 +231,8 @@ class Dropout(Layer):
         self.rng = rng
 
     def forward(self, x, train):
+        """With ``train`` and p > 0: x with each element zeroed with probability p and the rest scaled
+        by 1/(1 - p) (a fresh mask per call, from the model's generator); otherwise x itself."""
         self.mask = None
         if not train or self.p == 0:
             return x
@@ -228,6 +240,7 @@ class Dropout(Layer):
         return y
 
     def backward(self, dy, need_dx=True):
+        """dy through the last forward's mask (dy itself when nothing was dropped)."""
         return dy if self.mask is None else ops.dropout_backward(dy, self.mask)
 
 
@@ -275,6 +288,8 @@ class RNN(Layer):
         self.params = {"w_xh": self._parameter(w_xh), "w_hh": self._parameter(w_hh), "b": self.xp.zeros(h, dtype)}
 
     def forward(self, x, train):
+        """The last hidden state (N, n_hidden), or with ``return_sequences`` every state (N, T, n_hidden),
+        for x (N, T, n_in), from h_{-1} = 0; a ValueError for an input of another shape."""
         if x.ndim != 3 or x.shape[2] != self.n_in:
             raise ValueError(f"RNN: input must be (N, T, {self.n_in}), got shape {x.shape}")
         p, xp, steps = self.params, self.xp, x.shape[1]
@@ -286,6 +301,8 @@ class RNN(Layer):
         return xp.reshape(xp.rows(self.h_all, steps - 1, steps), self.h0.shape)  # the last state, a view
 
     def backward(self, dy, need_dx=True):
+        """Backpropagation through time (truncated to ``bptt_steps``, gradients clipped to ``clip``):
+        fills ``grads`` (w_xh, w_hh, b) from dy, the gradient of the output, and returns dx (N, T, n_in)."""
         xp = self.xp
         dh_all = xp.swap01(dy) if self.return_sequences else xp.last_step(dy, self.h_all.shape[0])
         p = self.params
@@ -305,6 +322,7 @@ class OutputHead(Layer):
     """
 
     def forward(self, x, train):
+        """The logits x themselves (kept for ``loss``)."""
         self.logits = x
         self.probs = None
         return x
@@ -325,18 +343,24 @@ class SoftmaxNLL(OutputHead):
         return ops.placed_labels(labels, self.xp)
 
     def loss(self, labels):
+        """The mean negative log-likelihood of ``labels`` (integer classes, the logits' shape without
+        the last axis) under the softmax of the last forward's logits."""
         xp = self.xp
         self.labels = xp.reshape(self.place_targets(labels, self.logits.dtype), (-1,))
         value, self.probs = ops.softmax_nll_forward(xp.reshape(self.logits, (-1, self.logits.shape[-1])), self.labels)
         return value
 
     def backward(self, dy=None):
+        """The gradient of the last ``loss`` with respect to the logits (``dy`` is not used: the head's
+        loss is the end of the chain)."""
         return self.xp.reshape(ops.softmax_nll_backward(self.probs, self.labels), self.logits.shape)
 
     def probabilities(self, z):
+        """Softmax of the logits z along the last axis."""
         return self.xp.softmax(z)
 
     def predictions(self, z):
+        """The predicted class of each row of logits z: the argmax along the last axis, int64."""
         return self.xp.argmax(z)
 
 
@@ -345,7 +369,7 @@ class SigmoidBCE(OutputHead):
     binary cross-entropy, averaged over all elements.
 
     Targets have the logits' shape and hold 0 or 1 (any values in [0, 1] work). The loss is
-    computed stably from the logits z, mean(max(z, 0) - z·y + log(1 + exp(-|z|))), and its
+    computed stably from the logits z, ``mean(max(z, 0) - z·y + log(1 + exp(-|z|)))``, and its
     gradient is (sigmoid(z) - y) / (number of elements). Predictions are z > 0.
     """
 
@@ -354,6 +378,8 @@ class SigmoidBCE(OutputHead):
         return ops.placed(targets, self.xp, dtype, who="SigmoidBCE")
 
     def loss(self, targets):
+        """The mean binary cross-entropy of ``targets`` (the logits' shape, values in [0, 1]) under the
+        sigmoid of the last forward's logits; a ValueError for targets of another shape."""
         z, xp = self.logits, self.xp
         y = self.place_targets(targets, z.dtype)
         if y.shape != z.shape:
@@ -363,12 +389,16 @@ class SigmoidBCE(OutputHead):
         return xp.sigmoid_bce(z, y)
 
     def backward(self, dy=None):
+        """The gradient of the last ``loss`` with respect to the logits, (sigmoid(z) - y) / size (``dy``
+        is not used)."""
         return self.xp.sigmoid_bce_grad(self.probs, self.targets)
 
     def probabilities(self, z):
+        """The sigmoid of each logit in z."""
         return ops.activation_forward("sigmoid", z)  # which copies a non-contiguous z to C order
 
     def predictions(self, z):
+        """1 where the logit is positive (probability above 0.5), else 0, int64."""
         return ops.array_namespace(z).positive(z)
 
 

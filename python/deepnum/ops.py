@@ -2,7 +2,7 @@
 
 Every op takes float32 or float64 arrays (all of one dtype) in C order, NCHW for images, and
 returns new arrays of that dtype. NumPy arrays run on the selected CPU backend (``cpp``,
-``numba`` or ``numpy``; :func:`deepnum.use_backend`); ``deepnum.cuda.DeviceArray``s run on
+``numba`` or ``numpy``; :func:`deepnum.use_backend`); device arrays (``deepnum.cuda.DeviceArray``) run on
 ``cuda`` and give DeviceArrays (data stays on the device). Arrays of both kinds in one call are a
 TypeError naming both.
 

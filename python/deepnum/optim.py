@@ -53,6 +53,7 @@ class Optimizer:
         self.state: dict[str, dict[str, Any]] = {}
 
     def learning_rate(self, epoch: int) -> float:
+        """The learning rate for ``epoch``: ``lr`` itself, or ``lr(epoch)`` for a schedule."""
         return self.lr(epoch) if callable(self.lr) else self.lr
 
     def fused_mlp_step_args(self, epoch: int) -> dict[str, float] | None:
@@ -154,6 +155,8 @@ class Adam(Optimizer):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def step(self, params: Parameters, epoch: int) -> None:
+        """``params`` yields (key, name, param, grad); updates every param in place, with bias-corrected
+        moments (created beside each parameter at its first step)."""
         lr = self.learning_rate(epoch)
         for key, name, p, g in params:
             s = self.state.setdefault(key, {})

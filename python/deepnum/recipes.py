@@ -20,6 +20,10 @@ from .optim import SGD, Adam
 
 @dataclass
 class Result:
+    """What a recipe's ``run`` returns: the trained ``model`` (an Ensemble for ``n3-ensemble``), its
+    ``history`` and its test error (None where the recipe has no test set), and the training error where
+    the recipe reports one (``moons``, ``binary-addition``)."""
+
     model: object
     history: dict
     test_error: Optional[float]
@@ -32,7 +36,7 @@ class Recipe:
 
     ``settings`` are the optimiser's hyper-parameters in the seed's own terms, with the seed's values
     (``deepnum sweep --set NAME=...`` and ``run(settings=...)`` change them); ``optimizer`` is called
-    with (batch_size, n_train, **settings)."""
+    with ``(batch_size, n_train, **settings)``."""
 
     build: Callable  # (seed, device) -> model
     optimizer: Callable  # (batch_size, n_train, **settings) -> optimizer
@@ -50,7 +54,7 @@ class Recipe:
         """Train on data = (train, valid, test) (test may be None) on ``device`` ("cpu" or "cuda"); weights to
         ``out``/weights.npz;
         with ``checkpoint`` (a path) written after every epoch and resumed from if it exists. ``settings``
-        overrides some of :attr:`settings`; ``callbacks`` are passed to ``fit`` after the recipe's own. With
+        overrides some of ``settings``; ``callbacks`` are passed to ``fit`` after the recipe's own. With
         ``data_parallel`` (an MPI communicator), every rank runs this: the model trains as a
         :class:`deepnum.mpi.DataParallel` across them (progress and checkpoints from rank 0; give
         ``out`` on rank 0 only)."""
@@ -171,6 +175,9 @@ class MoonsRecipe:
     not_data_parallel = "its 200 points in one full batch through a 2-h-2 net leave nothing worth splitting"
 
     def run(self, data, seed=0, out=None, verbose=True, epochs=None, hidden=None, device="cpu", **unused):
+        """Train one net per hidden size (``hidden``, default: the recipe's ``hidden``) on 200 moons points drawn
+        with ``seed`` (``data`` is not used); with ``out``, their decision boundaries to
+        ``out``/decision_boundary.png. The result is the widest net, scored on its training points."""
         x, y = datasets.moons(200, 0.2, seed)
         n, nets = len(x), {}
         for h in hidden or self.hidden:
@@ -211,11 +218,15 @@ class BinaryAdditionRecipe:
 
     @staticmethod
     def build(seed, hidden=16, device="cpu"):
+        """The model: an RNN of ``hidden`` sigmoid units over the 8 bit pairs, a Dense layer to one
+        logit per step and a SigmoidBCE head."""
         return models.Sequential([nn.RNN(2, hidden, "sigmoid", return_sequences=True, init_hh="glorot"),
                                   nn.Dense(hidden, 1), nn.SigmoidBCE()], seed=seed, device=device)
 
     @staticmethod
     def all_pairs():
+        """Every pair (a, b) of [0, 128)², as the integers a and b and the inputs (16384, 8, 2)
+        float32, least significant bit first."""
         a, b = np.divmod(np.arange(128 * 128), 128)
         return a, b, np.stack([_bits(a), _bits(b)], axis=-1).astype(np.float32)
 
@@ -226,6 +237,9 @@ class BinaryAdditionRecipe:
         return (ops.array_namespace(bits).to_host(bits)[..., 0] << np.arange(x.shape[1])).sum(axis=1)
 
     def run(self, data, seed=0, out=None, verbose=True, updates=None, hidden=None, device="cpu", **unused):
+        """Train ``updates`` single-example SGD updates on random pairs drawn with ``seed`` (``data``
+        is not used), checking the exact-sum accuracy over all pairs every ``every`` updates; weights to
+        ``out``/weights.npz."""
         updates = updates or self.updates
         model = self.build(seed, hidden[0] if hidden else self.hidden, device)
         model.optimizer = SGD(self.lr)

@@ -45,7 +45,7 @@ def run_name(setting, seed):
 
 
 def runs(recipe, settings, seeds, options=None):
-    """The sweep's runs: (directory names, :class:`deepnum.distributed.Task`s), setting by setting, seed by seed;
+    """The sweep's runs: (directory names, :class:`deepnum.distributed.Task` objects), setting by setting, seed by seed;
     a ValueError for a setting that ``recipe`` (a name) does not have."""
     names, tasks = [], []
     for setting in grid(settings):
@@ -101,6 +101,8 @@ def summarise(combos, seeds, trained):
 
 
 def markdown(rows, names, recipe, options):
+    """The text of ``sweep.md``: a Markdown table of ``rows`` (a row per setting, a column per name in ``names``),
+    headed by the recipe and the run's ``options``; the best mean validation accuracy in bold."""
     best = max(range(len(rows)), key=lambda i: rows[i]["valid_mean"])
     run = ", ".join(f"{k}={v}" for k, v in options.items() if k != "device")
     lines = [f"Sweep of `{recipe}`{f' ({run})' if run else ''}: accuracy in %, mean ± standard deviation over "
@@ -121,6 +123,7 @@ def markdown(rows, names, recipe, options):
 
 
 def to_csv(rows, names):
+    """The text of ``sweep.csv``: ``rows`` as CSV, a column per name in ``names``, then the seeds and the statistics."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*names, "seeds", "valid_mean", "valid_sd", "test_mean", "test_sd", "valid_per_seed",

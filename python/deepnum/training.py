@@ -42,6 +42,7 @@ class History(dict):
     """Per-epoch records (lists keyed by name) and the best-validation summary."""
 
     def log(self, **values):
+        """Append each value to the list under its name."""
         for k, v in values.items():
             self.setdefault(k, []).append(v)
 
@@ -98,10 +99,13 @@ class EarlyStopping:
 
     def state_dict(self):
         # the keys checkpoints have always had
+        """The rule's progress as JSON values (patience now, best error and iteration, whether it
+        stopped), as checkpoints record it."""
         return {"patience": self.patience, "best": self.best_error if math.isfinite(self.best_error) else None,
                 "best_iter": self.best_iteration, "done": self.stopped}
 
     def load_state_dict(self, state):
+        """Continue from a :meth:`state_dict`."""
         self.patience, self.best_iteration, self.stopped = state["patience"], state["best_iter"], state["done"]
         self.best_error = math.inf if state["best"] is None else state["best"]
 
@@ -130,15 +134,20 @@ class Callback:
     ``on_batch_end`` gets the batch index in the epoch and its loss, ``on_epoch_end`` the epoch's record."""
 
     def on_fit_start(self, run):
+        """Called once, before the first epoch (after the run's setup)."""
         pass
 
     def on_epoch_start(self, run):
+        """Called before each epoch's first batch."""
         pass
 
     def on_batch_end(self, run, batch, loss):
+        """Called after each training batch with its index in the epoch and its loss."""
         pass
 
     def on_epoch_end(self, run, record):
+        """Called after each epoch with its record (epoch, train_loss, valid_loss and valid_error
+        with validation, epoch_seconds), once ``run.history`` holds it."""
         pass
 
 
@@ -150,6 +159,7 @@ class StopOnNaN(Callback):
         self.checkpoint = checkpoint
 
     def on_batch_end(self, run, batch, loss):
+        """Raises TrainingDiverged when ``loss`` is not finite."""
         if not math.isfinite(loss):
             kept = (f"the last checkpoint ({self.checkpoint}) is kept" if self.checkpoint is not None
                     else "no checkpoint was being written")
@@ -162,19 +172,23 @@ class Progress(Callback):
     on stdout."""
 
     def on_fit_start(self, run):
+        """Imports tqdm."""
         from tqdm.auto import tqdm
 
         self.tqdm = tqdm
 
     def on_epoch_start(self, run):
         # disable=None: no bar where stderr is not a terminal (a log file gets the per-epoch lines only)
+        """Opens the epoch's progress bar (none where stderr is not a terminal)."""
         self.bar = self.tqdm(total=run.n_batches, desc=f"epoch {run.model.epoch + 1}", leave=False, disable=None)
 
     def on_batch_end(self, run, batch, loss):
+        """Advances the bar, the batch's loss as its postfix."""
         self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         self.bar.update()
 
     def on_epoch_end(self, run, record):
+        """Closes the bar and prints the epoch's training loss (and validation accuracy)."""
         self.bar.close()
         line = f"epoch {record['epoch']}: training loss {record['train_loss']:.4f}"
         if "valid_error" in record:
@@ -190,6 +204,7 @@ class Checkpointing(Callback):
         self.path, self.verbose = path, verbose
 
     def on_fit_start(self, run):
+        """Resumes ``run`` from the checkpoint at ``path`` when the file exists."""
         c = self.read(run)
         if c is not None:
             self.apply(run, c)
@@ -216,6 +231,8 @@ class Checkpointing(Callback):
                   + (" (early stopping had ended the run)" if run.early_stopping.stopped else ""), flush=True)
 
     def on_epoch_end(self, run, record):
+        """Writes the checkpoint (atomically): parameters, optimiser state, generator, epoch,
+        history, early stopping and the best parameters so far."""
         model = run.model
         ckpt.write(self.path, model.architecture(), run.setup(),
                    ckpt.Checkpoint(model.epoch, run.history, run.early_stopping.state_dict(), run.test_error,
