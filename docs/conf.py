@@ -23,13 +23,19 @@ root_doc = "index"
 exclude_patterns = ["_build", "RESULTS.md"]
 
 # Every cross-reference must resolve (a broken :class:`...` in a docstring is an error); names of other
-# packages (no intersphinx: the build needs no network), typing's names in annotations and deepnum's private
-# modules (deepnum._cuda.DeviceArray is documented as deepnum.cuda.DeviceArray) are not checked.
+# packages (no intersphinx: the build needs no network), typing's names in annotations, the annotations' own
+# names (deepnum._typing: FloatArray, Inputs, ...) and deepnum's private modules (deepnum._cuda.DeviceArray is
+# documented as deepnum.cuda.DeviceArray) are not checked.
+import deepnum._typing  # noqa: E402
+
 nitpicky = True
 _OTHERS = (r"(numpy|np|npt|typing|collections\.abc|dask|distributed|mpi4py|pathlib|os|pybind11_builtins"
            r"|deepnum\._\w+)\..*")
 _TYPING = r"(Callable|Optional|Union|Any|Sequence|Iterable|Iterator|Mapping|Path|ArrayLike|Self)(\[.*)?"
-nitpick_ignore_regex = [(r"py:.*", _OTHERS), (r"py:.*", _TYPING)]
+# deepnum._typing's names, optim's Parameters alias and the private array namespaces (deepnum._host.HostArrays,
+# deepnum._cudabackend.DeviceArrays) as annotations name them
+_ALIASES = rf"({'|'.join([*deepnum._typing.__all__, 'Parameters', 'HostArrays', 'DeviceArrays'])})(\[.*)?"
+nitpick_ignore_regex = [(r"py:.*", _OTHERS), (r"py:.*", _TYPING), (r"py:.*", _ALIASES)]
 
 myst_heading_anchors = 3
 

@@ -55,19 +55,29 @@ class DeviceArray:
         ...
     @property
     def dtype(self) -> _numpy.dtype[typing.Any]:
-        ...
+        """
+        The _numpy.dtype of the elements.
+        """
     @property
     def nbytes(self) -> int:
-        ...
+        """
+        The size of the data in bytes.
+        """
     @property
     def ndim(self) -> int:
-        ...
+        """
+        The number of dimensions.
+        """
     @property
     def shape(self) -> tuple:
-        ...
+        """
+        The shape, a tuple of ints.
+        """
     @property
     def size(self) -> int:
-        ...
+        """
+        The number of elements.
+        """
 def _host_activation_backward(y: numpy.ndarray, dy: numpy.ndarray, act: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex) -> numpy.ndarray:
     ...
 def _host_activation_forward(x: numpy.ndarray, act: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex) -> numpy.ndarray:
