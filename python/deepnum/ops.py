@@ -183,7 +183,8 @@ def _kernels(op, names, *arrays):
     gpu = next((n for n, a in zip(names, arrays) if _on_device(a)), None)
     if gpu is not None:
         a = arrays[names.index(gpu)]
-        raise TypeError(f"{op}: {gpu} is a {_type_name(a)} on a GPU (DLPack device {tuple(a.__dlpack_device__())}): "
+        device = tuple(int(v) for v in a.__dlpack_device__())
+        raise TypeError(f"{op}: {gpu} is a {_type_name(a)} on a GPU (DLPack device {device}): "
                         f"deepnum.cuda.from_dlpack({gpu}) makes it a DeviceArray without a copy")
     if not any(isinstance(a, DeviceArray) for a in arrays):
         return _backend.active
