@@ -5,7 +5,7 @@
 // DeviceArray: a C-contiguous n-d array in device memory: a Buffer (stream-ordered cudaMallocAsync /
 // cudaFreeAsync, memory.cpp; shared by the handles and views of one allocation) and a byte offset into it, a shape
 // and a numpy dtype; from_numpy / to_numpy, copy, __cuda_array_interface__, and two views that copy nothing:
-// rows(start, stop) and reshape(shape).
+// rows(start, stop) and reshape(shape); DLPack both ways (__dlpack__, _from_dlpack: cuda/dlpack.h), sharing memory.
 // _spec(shape, dtype) makes a DeviceArray that holds no memory, for testing the argument checks without a GPU:
 // the checks accept it, and running a kernel on it or copying it raises RuntimeError.
 // Nothing is copied between host and device by the ops except the loss they return and the range flags of
@@ -17,9 +17,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../cpp/contract.h"
@@ -31,6 +33,7 @@ std::vector<int> selftest(const std::string& name, int base);  // emulate/selfte
 #endif
 #include "check.h"
 #include "device.h"
+#include "dlpack.h"
 #include "elementwise.h"
 
 namespace py = pybind11;
@@ -647,6 +650,250 @@ void bind_array_functions(py::module_& m) {
   m.def("add_l1", &add_l1, arg("g"), arg("p"), arg("l1"), "g + l1 * sign(p), a new array.");
 }
 
+
+// ---- DLPack (cuda/dlpack.h) -----------------------------------------------------------------
+// DeviceArray.__dlpack__ exports a capsule that keeps the array's Buffer alive until the consumer calls its deleter
+// (or the capsule dies unconsumed); _from_dlpack takes a producer's capsule (deepnum.cuda.from_dlpack calls the
+// producer's __dlpack__ first) into a DeviceArray that owns the producer's memory through a Buffer whose release
+// calls the producer's deleter once. Neither copies: the exported array is the same memory, and so is the imported.
+
+namespace dl = deepnum::dlpack;
+
+template <class M>
+constexpr const char* capsule_name() {
+  return std::is_same_v<M, dl::DLManagedTensorVersioned> ? "dltensor_versioned" : "dltensor";
+}
+template <class M>
+constexpr const char* used_capsule_name() {
+  return std::is_same_v<M, dl::DLManagedTensorVersioned> ? "used_dltensor_versioned" : "used_dltensor";
+}
+
+// What an exported capsule's manager_ctx owns: the array's memory and the shape and strides the DLTensor points to.
+// No Python object, so the deleter needs no GIL (the consumer may call it from any thread).
+template <class M>
+struct Exported {
+  M managed{};
+  std::shared_ptr<dc::Buffer> buf;
+  std::vector<std::int64_t> shape, strides;
+};
+
+template <class M>
+void delete_exported(M* self) {
+  delete static_cast<Exported<M>*>(self->manager_ctx);
+}
+
+// A capsule destroyed while it still has its first name was never consumed: its tensor is freed here.
+template <class M>
+void capsule_destructor(PyObject* capsule) {
+  if (!PyCapsule_IsValid(capsule, capsule_name<M>())) return;  // consumed (renamed): the consumer owns it
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  auto* m = static_cast<M*>(PyCapsule_GetPointer(capsule, capsule_name<M>()));
+  if (m != nullptr && m->deleter != nullptr) m->deleter(m);
+  PyErr_Restore(type, value, traceback);
+}
+
+dl::DLDataType dl_dtype(const py::dtype& dtype) {
+  const auto bits = static_cast<std::uint8_t>(8 * dtype.itemsize());
+  switch (dtype.kind()) {
+    case 'f': return {dl::kDLFloat, bits, 1};
+    case 'i': return {dl::kDLInt, bits, 1};
+    case 'u': return {dl::kDLUInt, bits, 1};
+    case 'b': return {dl::kDLBool, bits, 1};
+    default: return {dl::kDLComplex, bits, 1};  // 'c': DeviceArray holds no other kind
+  }
+}
+
+std::string dl_dtype_str(const dl::DLDataType& t) {
+  static const char* const names[] = {"int", "uint", "float", "opaque handle ", "bfloat", "complex", "bool"};
+  std::string s = t.code <= dl::kDLBool ? std::string(names[t.code]) + std::to_string(t.bits)
+                                        : "DLPack type code " + std::to_string(t.code) + " of " +
+                                              std::to_string(t.bits) + " bits";
+  if (t.lanes != 1) s += " x" + std::to_string(t.lanes) + " lanes";
+  return s;
+}
+
+std::string dl_device_str(const dl::DLDevice& d) {
+  const char* name = d.device_type == dl::kDLCPU            ? "cpu"
+                     : d.device_type == dl::kDLCUDA         ? "cuda"
+                     : d.device_type == dl::kDLCUDAHost     ? "cuda pinned host memory"
+                     : d.device_type == dl::kDLCUDAManaged  ? "cuda managed memory"
+                     : d.device_type == dl::kDLROCM         ? "rocm"
+                     : d.device_type == dl::kDLROCMHost     ? "rocm pinned host memory"
+                     : d.device_type == dl::kDLMetal        ? "metal"
+                     : d.device_type == dl::kDLOneAPI       ? "oneapi"
+                                                             : "device";
+  return std::string(name) + " (DLPack device type " + std::to_string(d.device_type) + ", id " +
+         std::to_string(d.device_id) + ")";
+}
+
+// The stream argument of __dlpack__ for CUDA (the array API standard): None or 1 is the legacy default stream, on
+// which deepnum runs everything, so the consumer may use the data at once; -1 asks for no synchronisation; 2 is the
+// per-thread default stream and a larger int a cudaStream_t: that stream waits (on the device, the host does not
+// block) for an event recorded on deepnum's stream after the work queued so far. 0 is ambiguous and refused.
+void order_consumer_stream(const py::object& stream) {
+  if (stream.is_none()) return;
+  if (!deepnum::contract::is_int(stream))
+    throw py::type_error("DeviceArray.__dlpack__: stream must be None or an int (a CUDA stream), got " +
+                         type_name(stream));
+  const auto value = stream.cast<long long>();
+  if (value == 1 || value == -1) return;
+  if (value == 0 || value < -1)
+    throw std::invalid_argument("DeviceArray.__dlpack__: stream " + std::to_string(value) +
+                                " is not a CUDA stream for DLPack (None or 1: the legacy default stream, 2: the "
+                                "per-thread default stream, -1: no synchronisation, or a cudaStream_t)");
+  const cudaStream_t consumer = value == 2 ? cudaStreamPerThread : reinterpret_cast<cudaStream_t>(value);
+  cudaEvent_t event;
+  DN_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  const cudaError_t recorded = cudaEventRecord(event, 0);
+  const cudaError_t waited = recorded == cudaSuccess ? cudaStreamWaitEvent(consumer, event, 0) : recorded;
+  cudaEventDestroy(event);  // released once the wait has been satisfied
+  DN_CHECK(waited);
+}
+
+template <class M>
+py::object export_capsule(const DeviceArray& a, std::uint32_t minor, bool copied) {
+  auto ctx = std::make_unique<Exported<M>>();
+  ctx->buf = a.buf;
+  ctx->shape = a.shape;
+  ctx->strides.assign(a.shape.size(), 1);
+  for (std::size_t i = a.shape.size(); i-- > 1;)  // C order; a 0-length axis counts as 1, as NumPy and PyTorch
+    ctx->strides[i - 1] = ctx->strides[i] * std::max<i64>(a.shape[i], 1);
+  dl::DLTensor& t = ctx->managed.dl_tensor;
+  t.data = a.ptr();
+  t.device = {dl::kDLCUDA, a.buf->device()};
+  t.ndim = static_cast<std::int32_t>(a.shape.size());
+  t.dtype = dl_dtype(a.dtype);
+  t.shape = ctx->shape.data();
+  t.strides = ctx->strides.data();
+  t.byte_offset = 0;
+  if constexpr (std::is_same_v<M, dl::DLManagedTensorVersioned>) {
+    ctx->managed.version = {dl::kMajorVersion, minor};
+    ctx->managed.flags = copied ? dl::kFlagIsCopied : 0;
+  }
+  ctx->managed.manager_ctx = ctx.get();
+  ctx->managed.deleter = &delete_exported<M>;
+  PyObject* capsule = PyCapsule_New(&ctx->managed, capsule_name<M>(), &capsule_destructor<M>);
+  if (capsule == nullptr) throw py::error_already_set();
+  ctx.release();  // owned by the capsule now (and then by its consumer)
+  return py::reinterpret_steal<py::object>(capsule);
+}
+
+// A pair of ints (max_version, dl_device), else a TypeError naming the argument.
+std::pair<long long, long long> int_pair(const char* name, const py::object& v) {
+  using deepnum::contract::is_int;
+  if (!py::isinstance<py::tuple>(v) || py::len(v) != 2 || !is_int(v[py::int_(0)]) || !is_int(v[py::int_(1)]))
+    throw py::type_error(std::string("DeviceArray.__dlpack__: ") + name + " must be None or a pair of ints, got " +
+                         deepnum::contract::repr_str(v));
+  return {v[py::int_(0)].cast<long long>(), v[py::int_(1)].cast<long long>()};
+}
+
+// DeviceArray.__dlpack__(*, stream, max_version, dl_device, copy): the array API standard's protocol.
+py::object dlpack(const DeviceArray& self, const py::object& stream, const py::object& max_version,
+                  const py::object& dl_device, const py::object& copy) {
+  self.ptr();  // a _spec array has no memory to share: RuntimeError
+  const int device = self.buf->device();
+  if (!dl_device.is_none()) {
+    const auto want = int_pair("dl_device", dl_device);
+    if (want.first != dl::kDLCUDA || want.second != device)
+      throw py::buffer_error("DeviceArray.__dlpack__: cannot export to " +
+                             dl_device_str({static_cast<dl::DLDeviceType>(want.first), static_cast<std::int32_t>(want.second)}) +
+                             ": the array is on " + dl_device_str({dl::kDLCUDA, device}) +
+                             " (DeviceArray.to_numpy copies it to the host)");
+  }
+  if (!copy.is_none() && !py::isinstance<py::bool_>(copy))
+    throw py::type_error("DeviceArray.__dlpack__: copy must be None, True or False, got " + type_name(copy));
+  const bool copied = !copy.is_none() && copy.cast<bool>();
+  const DeviceArray a = copied ? self.copy() : self;
+  order_consumer_stream(stream);
+  if (max_version.is_none()) return export_capsule<dl::DLManagedTensor>(a, 0, copied);
+  const auto [major, minor] = int_pair("max_version", max_version);
+  if (major < 1) return export_capsule<dl::DLManagedTensor>(a, 0, copied);
+  const auto exported_minor = major > 1 ? dl::kMinorVersion : static_cast<std::uint32_t>(
+      std::clamp<long long>(minor, 0, dl::kMinorVersion));
+  return export_capsule<dl::DLManagedTensorVersioned>(a, exported_minor, copied);
+}
+
+// The producer's tensor as a DeviceArray that owns it, or a TypeError / ValueError naming from_dlpack (the capsule
+// then stays unconsumed, and its own destructor frees the tensor).
+template <class M>
+DeviceArray import_capsule(PyObject* capsule) {
+  auto* m = static_cast<M*>(PyCapsule_GetPointer(capsule, capsule_name<M>()));
+  if (m == nullptr) throw py::error_already_set();
+  std::uint64_t flags = 0;
+  if constexpr (std::is_same_v<M, dl::DLManagedTensorVersioned>) {
+    if (m->version.major != dl::kMajorVersion)
+      throw py::buffer_error("from_dlpack: the producer exported DLPack " + std::to_string(m->version.major) + "." +
+                             std::to_string(m->version.minor) + "; deepnum reads DLPack 1.x");
+    flags = m->flags;
+  }
+  const dl::DLTensor& t = m->dl_tensor;
+  int device = 0;
+  DN_CHECK(cudaGetDevice(&device));
+  if (t.device.device_type != dl::kDLCUDA)
+    throw py::type_error("from_dlpack: the tensor is on " + dl_device_str(t.device) +
+                         ", not on a CUDA device (DeviceArray.from_numpy copies a host array)");
+  if (t.device.device_id != device)
+    throw std::invalid_argument("from_dlpack: the tensor is on " + dl_device_str(t.device) +
+                                " but deepnum uses CUDA device " + std::to_string(device));
+  const dl::DLDataType dt = t.dtype;
+  const char* dtype_name = dt.lanes != 1                          ? nullptr
+                           : dt.code == dl::kDLFloat && dt.bits == 32 ? "float32"
+                           : dt.code == dl::kDLFloat && dt.bits == 64 ? "float64"
+                           : dt.code == dl::kDLInt && dt.bits == 64   ? "int64"
+                                                                       : nullptr;
+  if (dtype_name == nullptr)
+    throw py::type_error("from_dlpack: dtype " + dl_dtype_str(dt) +
+                         " is not supported (deepnum's device arrays are float32, float64 or int64)");
+  if (t.ndim < 0) throw std::invalid_argument("from_dlpack: negative ndim " + std::to_string(t.ndim));
+  std::vector<i64> shape(t.shape, t.shape + t.ndim);
+  const py::dtype dtype(dtype_name);
+  const std::size_t bytes = checked_nbytes("from_dlpack", shape, dtype);
+  if (t.strides != nullptr && bytes != 0) {
+    i64 expected = 1;
+    for (std::int32_t i = t.ndim; i-- > 0;) {
+      if (shape[i] != 1 && t.strides[i] != expected)
+        throw std::invalid_argument(
+            "from_dlpack: the tensor of shape " + shape_str(shape) + " has strides " +
+            shape_str(std::vector<i64>(t.strides, t.strides + t.ndim)) +
+            " (in elements): not C-contiguous; deepnum takes C-contiguous arrays only and does not copy (make it "
+            "contiguous first, e.g. tensor.contiguous() in PyTorch)");
+      expected *= shape[i];
+    }
+  }
+  if (flags & dl::kFlagReadOnly)
+    throw std::invalid_argument("from_dlpack: the producer exported the tensor read-only, and deepnum's device "
+                                "arrays are writable (the ops update parameters in place): copy it first");
+  void* data = static_cast<char*>(t.data) + t.byte_offset;
+  if (PyCapsule_SetName(capsule, used_capsule_name<M>()) != 0) throw py::error_already_set();
+  // From here on the tensor is ours: its deleter runs exactly once, when the last array on it is freed.
+  std::shared_ptr<dc::Buffer> buf;
+  try {
+    buf = std::make_shared<dc::Buffer>(data, bytes, device, [m] {
+      if (m->deleter != nullptr) m->deleter(m);
+    });
+  } catch (...) {
+    if (m->deleter != nullptr) m->deleter(m);
+    throw;
+  }
+  DeviceArray a("from_dlpack", std::move(shape), dtype, /*spec=*/true);  // allocates nothing: the memory is buf's
+  a.buf = std::move(buf);
+  return a;
+}
+
+DeviceArray from_dlpack_capsule(const py::handle& capsule) {
+  if (!PyCapsule_CheckExact(capsule.ptr()))
+    throw py::type_error("from_dlpack: __dlpack__ returned " + type_name(capsule) + ", not a DLPack capsule");
+  const char* name = PyCapsule_GetName(capsule.ptr());
+  const std::string n = name ? name : "";
+  if (n == capsule_name<dl::DLManagedTensorVersioned>())
+    return import_capsule<dl::DLManagedTensorVersioned>(capsule.ptr());
+  if (n == capsule_name<dl::DLManagedTensor>()) return import_capsule<dl::DLManagedTensor>(capsule.ptr());
+  if (n.rfind("used_", 0) == 0)
+    throw std::invalid_argument("from_dlpack: the DLPack capsule was already consumed (named '" + n + "')");
+  throw py::type_error("from_dlpack: a capsule named '" + n + "' is not a DLPack tensor");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -678,6 +925,16 @@ PYBIND11_MODULE(_cuda, m) {
       .def_property_readonly("ndim", [](const DeviceArray& a) { return a.shape.size(); }, "The number of dimensions.")
       .def_property_readonly("nbytes", &DeviceArray::nbytes, "The size of the data in bytes.")
       .def_property_readonly("__cuda_array_interface__", &cuda_array_interface)
+      .def("__dlpack__", &dlpack, py::kw_only(), arg("stream") = py::none(), arg("max_version") = py::none(),
+           arg("dl_device") = py::none(), arg("copy") = py::none(),
+           "A DLPack capsule of this array (no copy unless copy=True): 'dltensor_versioned' (DLPack 1.1) when "
+           "max_version >= (1, 0), the legacy 'dltensor' otherwise. stream (CUDA, as the array API standard): None "
+           "or 1 the legacy default stream deepnum runs on, 2 the per-thread default stream, a larger int a "
+           "cudaStream_t, which then waits for the work queued here; -1 no synchronisation.")
+      .def("__dlpack_device__", [](const DeviceArray& a) {
+            a.ptr();  // a _spec array is on no device
+            return py::make_tuple(static_cast<int>(deepnum::dlpack::kDLCUDA), a.buf->device());
+          }, "(2, device id): DLPack's kDLCUDA and the CUDA device the memory is on.")
       .def("__len__", [](const DeviceArray& a) {
             if (a.shape.empty()) throw py::type_error("len() of a 0-d DeviceArray");
             return a.shape[0];
@@ -691,6 +948,9 @@ PYBIND11_MODULE(_cuda, m) {
       }, arg("shape"), arg("dtype") = py::dtype::of<float>(),
       "A DeviceArray that holds no memory, for testing the argument checks without a GPU (kernels and copies "
       "on it raise RuntimeError).");
+  m.def("_from_dlpack", &from_dlpack_capsule, arg("capsule"),
+        "The DeviceArray over a DLPack capsule's CUDA tensor, sharing its memory (deepnum.cuda.from_dlpack calls "
+        "the producer's __dlpack__ and then this).");
   m.def("device_count", [] { return dc::device_count(nullptr); }, "CUDA devices present (0 when none or no driver).");
   m.def("device_status", [] {
         std::string reason;

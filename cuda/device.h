@@ -16,6 +16,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "../cpp/kernels.h"
@@ -32,17 +33,24 @@ class Buffer {
   // cudaMallocAsync on the default stream from the device's default pool, which keeps freed memory (memory.cpp);
   // at least 1 byte, so a missing device is always reported
   explicit Buffer(std::size_t bytes);
-  ~Buffer();  // cudaFreeAsync on the default stream; never throws, errors ignored (may run at interpreter exit)
+  // Device memory that another library owns (an array imported through DLPack, bindings.cpp): nothing is
+  // allocated, and the destructor calls release() (the producer's deleter) once instead of freeing.
+  Buffer(void* ptr, std::size_t bytes, int device, std::function<void()> release);
+  // cudaFreeAsync on the default stream, or release(); never throws, errors ignored (may run at interpreter exit)
+  ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   void* data() const { return ptr_; }
   std::size_t bytes() const { return bytes_; }
+  int device() const { return device_; }  // the CUDA device the memory is on
   template <class T>
   T* as() const { return static_cast<T*>(ptr_); }
 
  private:
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;
+  int device_ = 0;
+  std::function<void()> release_;  // empty: memory of our pool, freed by cudaFreeAsync
 };
 void copy_to_device(void* dst, const void* src, std::size_t bytes);  // blocking (cudaMemcpy)
 void copy_to_host(void* dst, const void* src, std::size_t bytes);    // blocking (cudaMemcpy)

@@ -8,6 +8,8 @@
 // pool stays reserved for later allocations instead of going back to the driver at each synchronisation — a caching
 // allocator for outputs and scratch alike. The memory is returned when the process ends (or by
 // cudaMemPoolTrimTo). deepnum uses one device, the current one (cudaGetDevice) at the first allocation.
+// A Buffer can also stand for memory another library allocated (imported through DLPack): it frees nothing and
+// calls the owner's release function once instead.
 // Every call is checked (check.h).
 #include <cuda_runtime_api.h>
 
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "check.h"
 #include "device.h"
@@ -54,13 +57,24 @@ void keep_freed_memory_in_pool() {
 
 Buffer::Buffer(std::size_t bytes) : bytes_(bytes) {
   keep_freed_memory_in_pool();
+  DN_CHECK(cudaGetDevice(&device_));
   DN_CHECK(cudaMallocAsync(&ptr_, std::max<std::size_t>(bytes, 1), 0));
 }
+
+Buffer::Buffer(void* ptr, std::size_t bytes, int device, std::function<void()> release)
+    : ptr_(ptr), bytes_(bytes), device_(device), release_(std::move(release)) {}
 
 Buffer::~Buffer() {
   // No throw from a destructor; at exit the runtime may be gone. A failed free must not be reported again by the
   // next launch's cudaGetLastError, so its error is cleared.
-  if (ptr_ != nullptr && cudaFreeAsync(ptr_, 0) != cudaSuccess) (void)cudaGetLastError();
+  if (release_) {
+    try {
+      release_();
+    } catch (...) {
+    }
+  } else if (ptr_ != nullptr && cudaFreeAsync(ptr_, 0) != cudaSuccess) {
+    (void)cudaGetLastError();
+  }
 }
 
 void copy_to_device(void* dst, const void* src, std::size_t bytes) {

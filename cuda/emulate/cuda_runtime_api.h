@@ -13,6 +13,7 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidResourceHandle = 400,
 };
 typedef enum cudaError_t cudaError;
 
@@ -26,7 +27,11 @@ enum cudaMemcpyKind {
 
 enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 0x4 };
 
-typedef struct CUstream_st* cudaStream_t;          // only 0, the default stream
+typedef struct CUstream_st* cudaStream_t;          // only the default stream: 0, cudaStreamLegacy, cudaStreamPerThread
+typedef struct CUevent_st* cudaEvent_t;            // events are already complete when recorded
+#define cudaStreamLegacy ((cudaStream_t)0x1)
+#define cudaStreamPerThread ((cudaStream_t)0x2)
+#define cudaEventDisableTiming 0x02
 typedef struct CUmemPoolHandle_st* cudaMemPool_t;  // only the device's default pool
 
 struct uint3 {
@@ -56,6 +61,12 @@ cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+// Events order streams (DeviceArray.__dlpack__'s stream argument): with one stream where every call has finished when
+// it returns, they only check their handles; a stream other than the default's names is cudaErrorInvalidResourceHandle.
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = 0);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorName(cudaError_t error);

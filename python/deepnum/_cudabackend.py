@@ -6,7 +6,7 @@ Backend layer: imports no ``deepnum.ops``, no model module and nothing from the 
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,6 +62,38 @@ def is_emulated() -> bool:
 def is_available() -> bool:
     """True when deepnum._cuda imported and at least one CUDA device is present."""
     return unavailable_reason() is None
+
+
+_KDLCUDA = 2  # DLPack's device type of CUDA device memory
+
+
+def from_dlpack(x: Any) -> DeviceArray:
+    """A DeviceArray over the memory of ``x``, any object on a CUDA device with ``__dlpack__`` and
+    ``__dlpack_device__`` (a PyTorch, CuPy or JAX GPU array, a DeviceArray): no copy. The DeviceArray (and every view
+    of it) keeps the producer's memory alive and calls its DLPack deleter once, when the last of them is freed; writes
+    through either are seen by both.
+
+    The producer's ``__dlpack__`` is called with ``stream=1`` (the legacy default stream, on which deepnum runs) and
+    ``max_version=(1, 1)`` (again without ``max_version`` for a producer older than DLPack 1.0), so the producer orders
+    its pending work before deepnum's. Taken: float32, float64 and int64, C-contiguous, any rank, size 0 too.
+    Refused, without a copy: an array not on a CUDA device or an object without DLPack (TypeError), another dtype
+    (TypeError), a non-contiguous (strided) or read-only tensor (ValueError; make it contiguous first)."""
+    if not (hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__")):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ and __dlpack_device__ (DLPack), got "
+                        f"{type(x).__module__}.{type(x).__qualname__}")
+    device_type, device_id = x.__dlpack_device__()
+    if device_type != _KDLCUDA:
+        raise TypeError(f"from_dlpack: {type(x).__module__}.{type(x).__qualname__} is on DLPack device "
+                        f"({int(device_type)}, {int(device_id)}), not on a CUDA device ({_KDLCUDA}, ...): "
+                        "DeviceArray.from_numpy copies a host array to the device")
+    reason = unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"from_dlpack: {reason}")
+    try:
+        capsule = x.__dlpack__(stream=1, max_version=(1, 1))
+    except TypeError:  # a producer of DLPack < 1.0 takes no max_version (the array API standard's fallback)
+        capsule = x.__dlpack__(stream=1)
+    return _cuda._from_dlpack(capsule)
 
 
 def device_name() -> str:

@@ -8,11 +8,12 @@ handle)::
     y.to_numpy()                         # device -> host (also y.numpy())
 
 It has ``shape``, ``dtype``, ``size``, ``ndim``, ``nbytes``, ``copy()``, ``len()``, the views
-``rows(start, stop)`` and ``reshape(shape)``, and ``__cuda_array_interface__`` (so CuPy, Numba and
-PyTorch can use it without a copy), and the constructors ``empty(shape, dtype)`` and
-``zeros(shape, dtype)``. Without a usable device every constructor raises RuntimeError with the
+``rows(start, stop)`` and ``reshape(shape)``, ``__cuda_array_interface__`` and DLPack's
+``__dlpack__``/``__dlpack_device__`` (so PyTorch, CuPy, JAX and Numba can use it without a copy:
+``torch.from_dlpack(d)``), and the constructors ``empty(shape, dtype)`` and ``zeros(shape, dtype)``.
+``from_dlpack(t)`` goes the other way: a DeviceArray over a GPU tensor's memory, no copy. Without a usable device every constructor raises RuntimeError with the
 CUDA error; nothing crashes. The backend itself lives in ``deepnum._cudabackend``.
 """
-from ._cudabackend import DeviceArray, device_name, is_available, is_emulated, unavailable_reason
+from ._cudabackend import DeviceArray, device_name, from_dlpack, is_available, is_emulated, unavailable_reason
 
-__all__ = ["DeviceArray", "is_available", "is_emulated", "unavailable_reason", "device_name"]
+__all__ = ["DeviceArray", "from_dlpack", "is_available", "is_emulated", "unavailable_reason", "device_name"]

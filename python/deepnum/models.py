@@ -108,9 +108,11 @@ class Sequential:
         On the cuda device, inputs x are copied there once in the model's dtype and targets y as the head takes
         them (class labels int64, binary targets in the model's dtype); DeviceArrays are used as they are. On
         the cpu, host data stay as they are (NumPy arrays, or row sources such as ``datasets.ShiftedImages``),
-        each batch being converted when it is used; DeviceArrays are copied to the host once."""
+        each batch being converted when it is used, but for other libraries' arrays that expose their memory
+        (a PyTorch CPU tensor), which become NumPy views of it (``ops.host_view``); DeviceArrays are copied to the
+        host once."""
         if self.xp is _HOST and ops.array_namespace(x) is _HOST and ops.array_namespace(y) is _HOST:
-            return x, y
+            return ops.host_view(x), ops.host_view(y)
         return self._inputs(x, "Sequential.place"), None if y is None else self.layers[-1].place_targets(y, self.dtype)
 
     def _inputs(self, x, op):

@@ -13,12 +13,27 @@ One owner per rule (docs/ARCHITECTURE.md):
   dtypes, layout, shapes, scalar types and ranges, names, output sizes — before it allocates the
   outputs. Bad types are a TypeError, bad shapes, sizes and ranges a ValueError, each message
   starting with the op's name and the same on every backend.
-* This module only converts and dispatches. Conversions, documented once here: NumPy inputs that
-  are not C-contiguous are copied to C order; labels and argmax of any integer dtype become int64.
-  Nothing else is converted: an integer, float16 or complex array, or float32 mixed with float64, is
-  a TypeError (cast explicitly; no silent precision change). The in-place updates
-  (``sgd_update``, ``adam_update``, ``mlp_train_step``'s parameters) never copy: a parameter or
-  state array that is not a writable, C-contiguous float array is a TypeError.
+* This module only converts and dispatches. Conversions, documented once here:
+
+  - Host arrays of other libraries: an input that exposes its memory — DLPack on the CPU (a
+    PyTorch CPU tensor: ``np.from_dlpack``), the buffer protocol (``memoryview``, ``array.array``,
+    ``bytearray``) or ``__array_interface__``/``__array_struct__`` — is taken as a NumPy view of
+    that memory, no copy; an object with only ``__array__`` is taken by ``np.asarray``, a copy
+    unless its ``__array__`` hands out a view. Outputs are NumPy arrays. Plain Python lists, tuples and
+    scalars are not arrays here: a TypeError (``np.asarray(x, np.float32)`` first). An object on a
+    CUDA device (a ``torch.cuda`` tensor, a CuPy array: ``__dlpack_device__`` says so) is a
+    TypeError pointing to ``deepnum.cuda.from_dlpack``, which takes it without a copy.
+  - NumPy inputs (and those views) that are not C-contiguous are copied to C order; labels and
+    argmax of any integer dtype become int64 (a copy when they are not C-contiguous int64).
+  - Nothing else is converted: an integer, float16 or complex array, or float32 mixed with
+    float64, is a TypeError (cast explicitly; no silent precision change).
+  - The in-place updates (``sgd_update``, ``adam_update``, ``mlp_train_step``'s parameters)
+    never copy: they write into the caller's memory. A parameter or state array that is not a
+    writable, C-contiguous float array is a TypeError; so is an object that offers its memory
+    only through ``__array__`` (which may copy: the update would be lost); another library's
+    parameters are views of its memory, as above.
+  - The model layer (``fit``, ``predict``, ``evaluate``) takes host data sets through
+    :func:`host_view` (the same views; anything else is used as it is, each batch converted here).
 
 NaN propagates as in NumPy (max-pool: a NaN in a window is its maximum).
 """
@@ -44,19 +59,107 @@ __all__ = ["gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2
            "max_pool2d_forward", "max_pool2d_backward", "softmax_nll_forward", "softmax_nll_backward",
            "activation_forward", "activation_backward", "dropout_forward", "dropout_backward", "sgd_update",
            "adam_update", "mlp_train_step", "rnn_forward", "rnn_backward", "array_namespace", "device_namespace",
-           "placed", "placed_labels", "array_cache", "ACTIVATIONS", "RNN_ACTIVATIONS"]
+           "placed", "placed_labels", "host_view", "array_cache", "ACTIVATIONS", "RNN_ACTIVATIONS"]
 
 
 # ---- conversion and dispatch ---------------------------------------------------------------
 
+_KDLCPU = 1  # DLPack's device type of host memory ("cpu")
+_NOT_ARRAYS = (list, tuple, str, bytes, int, float, complex, bool)
+
+
+def _dlpack_device(a):
+    """The DLPack device type of ``a`` (1 for the host), or None when it has no ``__dlpack_device__``."""
+    return int(a.__dlpack_device__()[0]) if hasattr(type(a), "__dlpack_device__") else None
+
+
+def _has_buffer(a):
+    try:
+        memoryview(a)
+    except TypeError:
+        return False
+    return True
+
+
+def _foreign(a):
+    """True for an array of another library (anything but a NumPy array, a DeviceArray, None and plain Python
+    values): an object with the buffer protocol, the array interfaces, ``__array__`` or DLPack."""
+    if a is None or isinstance(a, (np.ndarray, DeviceArray, *_NOT_ARRAYS)):
+        return False
+    return hasattr(type(a), "__array__") or hasattr(type(a), "__dlpack__") or _has_interface(a) or _has_buffer(a)
+
+
+def _on_device(a):
+    """True for another library's array on a GPU (what deepnum.cuda.from_dlpack takes)."""
+    return _foreign(a) and _dlpack_device(a) not in (None, _KDLCPU)
+
+
+def _has_interface(a):
+    return hasattr(a, "__array_interface__") or hasattr(a, "__array_struct__")  # looked up on the instance, as NumPy
+
+
+def _memory_view(a):
+    """A NumPy view of another library's host array where it exposes its memory (DLPack on the CPU, the buffer
+    protocol, the array interfaces: a view by definition of each), else None."""
+    if hasattr(type(a), "__dlpack__") and _dlpack_device(a) == _KDLCPU:
+        return np.from_dlpack(a)
+    if _has_buffer(a):
+        return np.asarray(memoryview(a))
+    if _has_interface(a):
+        return np.asarray(a)
+    return None
+
+
+def host_view(a):
+    """Another library's host array that exposes its memory (a PyTorch CPU tensor, a memoryview, an array.array) as
+    a NumPy view of it, no copy; anything else as it is (NumPy arrays, DeviceArrays, lists, row sources such as
+    ``datasets.ShiftedImages``, objects with only ``__array__``). The model layer takes host data sets through it."""
+    if not _foreign(a) or _on_device(a):
+        return a
+    view = _memory_view(a)
+    return a if view is None else view
+
+
+def _host(a):
+    """Another library's host array as a NumPy array: a view of its memory where it exposes it, else
+    ``np.asarray(a)`` (``__array__``: a copy unless the object hands out a view); anything else as it is."""
+    if not _foreign(a) or _on_device(a):
+        return a
+    view = _memory_view(a)
+    return np.asarray(a) if view is None else view
+
+
+def _in_place(op, name, a):
+    """An in-place argument (a parameter or optimiser state) as a NumPy view of the caller's memory, never a copy:
+    NumPy arrays, DeviceArrays and non-arrays as they are (the contract checks them), another library's host
+    array as a view of its memory; one that has only ``__array__`` (which may copy) is a TypeError naming ``op``
+    and ``name``."""
+    if not _foreign(a) or _on_device(a):
+        return a
+    view = _memory_view(a)
+    if view is None:
+        raise TypeError(f"{op}: {name} is a {_type_name(a)} that gives its memory only through __array__, which may "
+                        "copy, so an update in place could be lost: pass a NumPy array or an object with DLPack, the "
+                        "buffer protocol or __array_interface__")
+    return view
+
+
+def _type_name(a):
+    t = type(a)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
 def _c(a):
-    """A NumPy input in C order (a copy when it is not C-contiguous); anything else as it is."""
+    """An input in C order: a NumPy array (or another library's host array, as ``_host`` takes it) copied when it is
+    not C-contiguous; anything else as it is."""
+    a = _host(a)
     return np.ascontiguousarray(a) if isinstance(a, np.ndarray) and not a.flags.c_contiguous else a
 
 
 def _int64(a):
-    """NumPy labels or argmax of any integer dtype as C-contiguous int64; anything else (and unsigned values
-    that int64 cannot hold) as it is, for the contract to refuse."""
+    """Labels or argmax (NumPy, or another library's host array) of any integer dtype as C-contiguous int64; anything
+    else (and unsigned values that int64 cannot hold) as it is, for the contract to refuse."""
+    a = _host(a)
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or (a.dtype == np.int64 and a.flags.c_contiguous):
         return a
     if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
@@ -80,15 +183,25 @@ def _side(a):
 
 def _kernels(op, names, *arrays):
     """The backend for a call on ``arrays`` (called ``names``, space-separated, or a function giving them, called
-    only where a DeviceArray is among them): cuda for DeviceArrays,
-    the selected CPU backend otherwise; arrays of both kinds are a TypeError naming one of each."""
+    only where an array is neither a NumPy array nor None): cuda for DeviceArrays, the selected CPU backend
+    otherwise; arrays of both kinds are a TypeError naming one of each, and so is another library's GPU array
+    (deepnum.cuda.from_dlpack takes it)."""
+    if all(a is None or isinstance(a, np.ndarray) for a in arrays):
+        return _backend.active
+    names = (names() if callable(names) else names).split()
+    gpu = next((n for n, a in zip(names, arrays) if _on_device(a)), None)
+    if gpu is not None:
+        a = arrays[names.index(gpu)]
+        device = tuple(int(v) for v in a.__dlpack_device__())
+        raise TypeError(f"{op}: {gpu} is a {_type_name(a)} on a GPU (DLPack device {device}): "
+                        f"deepnum.cuda.from_dlpack({gpu}) makes it a DeviceArray without a copy")
     if not any(isinstance(a, DeviceArray) for a in arrays):
         return _backend.active
-    names = names() if callable(names) else names
-    host = [(n, a) for n, a in zip(names.split(), arrays) if isinstance(a, np.ndarray)]
+    host = [n for n, a in zip(names, arrays) if isinstance(a, np.ndarray) or _foreign(a)]
     if host:
-        device = next(n for n, a in zip(names.split(), arrays) if isinstance(a, DeviceArray))
-        raise TypeError(f"{op}: {device} is a deepnum.cuda.DeviceArray but {host[0][0]} is a numpy.ndarray: the "
+        device = next(n for n, a in zip(names, arrays) if isinstance(a, DeviceArray))
+        kind = _type_name(arrays[names.index(host[0])])
+        raise TypeError(f"{op}: {device} is a deepnum.cuda.DeviceArray but {host[0]} is a {kind} on the host: the "
                         "arrays of one call must all be on the device or all on the host "
                         "(DeviceArray.from_numpy / .to_numpy move them)")
     return _backend.load("cuda")
@@ -281,7 +394,8 @@ def sgd_update(param: ArrayT, grad: ArrayT, lr: float, momentum: float = 0.0, ve
     when momentum > 0 (start it at zeros).
     """
     k = _kernels("sgd_update", "param grad velocity", param, grad, velocity)
-    k.sgd_update(param, velocity, _c(grad), lr, momentum, nesterov, weight_decay)
+    k.sgd_update(_in_place("sgd_update", "param", param), _in_place("sgd_update", "velocity", velocity), _c(grad),
+                 lr, momentum, nesterov, weight_decay)
 
 
 def adam_update(param: ArrayT, grad: ArrayT, m: ArrayT, v: ArrayT, step: int, lr: float = 1e-3, beta1: float = 0.9,
@@ -291,7 +405,8 @@ def adam_update(param: ArrayT, grad: ArrayT, m: ArrayT, v: ArrayT, step: int, lr
     ``step`` counts from 1 and sets the bias corrections 1 - beta**step.
     """
     k = _kernels("adam_update", "param grad m v", param, grad, m, v)
-    k.adam_update(param, m, v, _c(grad), lr, beta1, beta2, eps, weight_decay, step)
+    k.adam_update(*(_in_place("adam_update", n, a) for n, a in (("param", param), ("m", m), ("v", v))), _c(grad), lr,
+                  beta1, beta2, eps, weight_decay, step)
 
 
 # ---- fused MLP training step ---------------------------------------------------------------
@@ -317,6 +432,9 @@ def mlp_train_step(x: ArrayT, labels: Labels, ws: Sequence[ArrayT], bs: Sequence
                         if params else ["x", "labels"])
 
     k = _kernels("mlp_train_step", names, x, labels, *params)
+    if params:
+        ws = [_in_place("mlp_train_step", f"ws[{i}]", w) for i, w in enumerate(ws)]
+        bs = [_in_place("mlp_train_step", f"bs[{i}]", b) for i, b in enumerate(bs)]
     return k.mlp_train_step(ws, bs, _listed(activations), _c(x), _int64(labels), lr, weight_decay, alpha)
 
 
