@@ -26,6 +26,14 @@ class DeviceArray:
         """
         Device array of zeros.
         """
+    def __dlpack__(self, *, stream: typing.Any = None, max_version: typing.Any = None, dl_device: typing.Any = None, copy: typing.Any = None) -> typing.Any:
+        """
+        A DLPack capsule of this array (no copy unless copy=True): 'dltensor_versioned' (DLPack 1.1) when max_version >= (1, 0), the legacy 'dltensor' otherwise. stream (CUDA, as the array API standard): None or 1 the legacy default stream deepnum runs on, 2 the per-thread default stream, a larger int a cudaStream_t, which then waits for the work queued here; -1 no synchronisation.
+        """
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """
+        (2, device id): DLPack's kDLCUDA and the CUDA device the memory is on.
+        """
     def __len__(self) -> int:
         ...
     def __repr__(self) -> str:
@@ -78,6 +86,10 @@ class DeviceArray:
         """
         The number of elements.
         """
+def _from_dlpack(capsule: typing.Any) -> DeviceArray:
+    """
+    The DeviceArray over a DLPack capsule's CUDA tensor, sharing its memory (deepnum.cuda.from_dlpack calls the producer's __dlpack__ and then this).
+    """
 def _host_activation_backward(y: numpy.ndarray, dy: numpy.ndarray, act: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex) -> numpy.ndarray:
     ...
 def _host_activation_forward(x: numpy.ndarray, act: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex) -> numpy.ndarray:
