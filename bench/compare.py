@@ -20,7 +20,7 @@ def best(paths):
     rows, commits = {}, set()
     for path in paths:
         data = json.loads(Path(path).read_text())
-        commits.add(data.get("environment", {}).get("commit", "?"))
+        commits.add(data.get("environment", {}).get("commit") or "?")  # None: run outside a git checkout
         for r in data["rows"]:
             key = (r["name"], r["impl"], r["threads"], r["kind"])
             rows[key] = min(rows.get(key, math.inf), r["median"])

@@ -33,6 +33,10 @@ def test_bench_smoke_writes_rows_and_report(tmp_path, monkeypatch):
 
     lines = compare.compare([tmp_path / "RESULTS.json"], [tmp_path / "RESULTS.json"])  # a run against itself
     assert "micro: geometric mean 1.000" in lines[1] and any("epoch n3-relu b100 [cpp, 1t]" in l for l in lines)
+    outside = json.loads((tmp_path / "RESULTS.json").read_text())
+    outside["environment"]["commit"] = None  # a run outside a git checkout
+    (tmp_path / "outside.json").write_text(json.dumps(outside))
+    assert "after (?, 1 files)" in compare.compare([tmp_path / "RESULTS.json"], [tmp_path / "outside.json"])[0]
 
 
 def _timed(kind, name, impl, median, **extra):
