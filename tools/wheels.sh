@@ -71,15 +71,16 @@ for v in "${VERSIONS[@]}"; do
     { tail -n 40 "$log"; echo "wheels: the CPython $v build failed (all of it in $log)" >&2; exit 1; }
   raw=$(echo "$OUT"/raw/deepnum-*-"$tag"-"$tag"-linux_*.whl)
   [[ -f $raw ]] || { echo "wheels: no $tag wheel in $OUT/raw: $(ls "$OUT/raw")" >&2; exit 1; }
+  names=$(unzip -Z1 "$raw")
   for module in _core _contract $need_cuda; do
-    unzip -l "$raw" | grep -qE " deepnum/$module\.cpython-${v/./}-[^/ ]*\.so$" ||
+    grep -qE "^deepnum/$module\.cpython-${v/./}-[^/]*\.so$" <<<"$names" ||
       { echo "wheels: $raw has no deepnum/$module (nvcc: ${need_cuda:-not found})" >&2; exit 1; }
   done
   echo "== wheels: auditwheel repair $(basename "$raw")"
   time PATH=$PWD/$VENVS/tools/bin:$PATH auditwheel repair --wheel-dir "$OUT" "$raw" >>"$log" 2>&1 ||
     { tail -n 40 "$log"; exit 1; }
   PATH=$PWD/$VENVS/tools/bin:$PATH auditwheel show "$raw" 2>/dev/null | tr '\n' ' ' |
-    sed -nE 's/.*constrains the platform tag to "([^"]+)".*/    auditwheel: the symbol versions allow \1/p'
+    sed -nE 's/.*constrains the platform tag to "([^"]+)".*/    auditwheel: the symbol versions allow \1\n/p'
 done
 echo "== wheels: in $OUT/"
 for f in "$OUT"/deepnum-*; do echo "    $(basename "$f") ($(du -h "$f" | cut -f1))"; done
