@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The wheel that tools/gpu-check.sh installs on the GPU machine (tools/README.md): CPython 3.12,
-# deepnum._cuda required (DEEPNUM_CUDA=ON; nvcc builds sm_80 + sm_90 SASS and compute_90 PTX), into
+# deepnum._cuda required (DEEPNUM_CUDA=ON; nvcc builds sm_80 + sm_90 SASS and compute_90 PTX), built by
+# tools/wheels.sh (from the sdist, repaired by auditwheel: manylinux, libgomp bundled) and copied into
 # dist/, with dist/COMMIT naming the commit it was built from (bench.gpu's report shows it). Then it
 # checks that the wheel holds deepnum/_core and deepnum/_cuda and that both import under that Python,
 # in a throwaway folder (here, without a GPU, deepnum.cuda says why it has no device).
 #
-#   bash tools/build-wheel.sh              # PYTHON=python3.12 by default; build folder build-wheel/
+#   bash tools/build-wheel.sh              # PYTHON=python3.12 by default; wheelhouse/ is made anew
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python3.12}
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 12), f"{sys.executable} is Python {sys.version}, not 3.12"'
 git diff --quiet HEAD -- || echo "build-wheel: the working tree has uncommitted changes: COMMIT says -dirty" >&2
 rm -f dist/deepnum-*.whl dist/COMMIT
-"$PY" -m pip wheel --no-deps -w dist -Ccmake.define.DEEPNUM_CUDA=ON -Cbuild-dir=build-wheel .
+SKBUILD_CMAKE_DEFINE="DEEPNUM_CUDA=ON" PYTHON3_12=$(command -v "$PY") bash tools/wheels.sh 3.12
+mkdir -p dist
+cp wheelhouse/deepnum-*-cp312-cp312-manylinux_*.whl dist/
 git describe --always --dirty >dist/COMMIT
 wheel=$(echo dist/deepnum-*-cp312-*.whl)
 [[ -f $wheel ]] || { echo "build-wheel: no cp312 wheel in dist/: $(ls dist)" >&2; exit 1; }
