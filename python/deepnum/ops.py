@@ -65,7 +65,8 @@ __all__ = ["gemm", "linear_forward", "linear_backward", "conv2d_forward", "conv2
 # ---- conversion and dispatch ---------------------------------------------------------------
 
 _KDLCPU = 1  # DLPack's device type of host memory ("cpu")
-_NOT_ARRAYS = (list, tuple, str, bytes, int, float, complex, bool)
+# not another library's array: ours, and plain Python values
+_NOT_FOREIGN = (np.ndarray, DeviceArray, list, tuple, str, bytes, int, float, complex, bool)
 
 
 def _dlpack_device(a):
@@ -84,7 +85,7 @@ def _has_buffer(a):
 def _foreign(a):
     """True for an array of another library (anything but a NumPy array, a DeviceArray, None and plain Python
     values): an object with the buffer protocol, the array interfaces, ``__array__`` or DLPack."""
-    if a is None or isinstance(a, (np.ndarray, DeviceArray, *_NOT_ARRAYS)):
+    if a is None or isinstance(a, _NOT_FOREIGN):
         return False
     return hasattr(type(a), "__array__") or hasattr(type(a), "__dlpack__") or _has_interface(a) or _has_buffer(a)
 
@@ -92,6 +93,11 @@ def _foreign(a):
 def _on_device(a):
     """True for another library's array on a GPU (what deepnum.cuda.from_dlpack takes)."""
     return _foreign(a) and _dlpack_device(a) not in (None, _KDLCPU)
+
+
+def _foreign_host(a):
+    """True for another library's array in host memory."""
+    return _foreign(a) and _dlpack_device(a) in (None, _KDLCPU)
 
 
 def _has_interface(a):
@@ -114,16 +120,14 @@ def host_view(a):
     """Another library's host array that exposes its memory (a PyTorch CPU tensor, a memoryview, an array.array) as
     a NumPy view of it, no copy; anything else as it is (NumPy arrays, DeviceArrays, lists, row sources such as
     ``datasets.ShiftedImages``, objects with only ``__array__``). The model layer takes host data sets through it."""
-    if not _foreign(a) or _on_device(a):
-        return a
-    view = _memory_view(a)
+    view = _memory_view(a) if _foreign_host(a) else None
     return a if view is None else view
 
 
 def _host(a):
     """Another library's host array as a NumPy array: a view of its memory where it exposes it, else
     ``np.asarray(a)`` (``__array__``: a copy unless the object hands out a view); anything else as it is."""
-    if not _foreign(a) or _on_device(a):
+    if not _foreign_host(a):
         return a
     view = _memory_view(a)
     return np.asarray(a) if view is None else view
@@ -134,7 +138,7 @@ def _in_place(op, name, a):
     NumPy arrays, DeviceArrays and non-arrays as they are (the contract checks them), another library's host
     array as a view of its memory; one that has only ``__array__`` (which may copy) is a TypeError naming ``op``
     and ``name``."""
-    if not _foreign(a) or _on_device(a):
+    if not _foreign_host(a):
         return a
     view = _memory_view(a)
     if view is None:
