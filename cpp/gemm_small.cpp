@@ -24,7 +24,7 @@ namespace {
 // overwrite, else c += it.
 template <class T, int SMR, int NV, int VW, int R = SMR>
 [[gnu::always_inline]] inline void small_rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc,
-                                              bool overwrite = true) {
+                                              bool overwrite) {
   if constexpr (R == SMR) {
     i64 i = 0;
     for (; i + SMR <= M; i += SMR)
@@ -39,11 +39,19 @@ template <class T, int SMR, int NV, int VW, int R = SMR>
   }
 }
 
+// small_rows compiled for the SIMD level L as a function of its own (L::run, not inlined: it is called from
+// several places), so that the full column blocks, a last single vector and the edge tiles of the same width
+// share one copy of its SMR tiles rather than each inlining all of them.
+template <class L, class T, int SMR, int NV, int VW>
+void rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc, bool overwrite) {
+  L::template run<small_rows<T, SMR, NV, VW>>(M, K, A, b, ldb, c, ldc, overwrite);
+}
+
 // The last, partial column block (n_n < NV·VW columns from column j) of c (M,N) = A · B, in a local tile of
 // NVE vectors: the rows of B whose vector reads stay inside B (all but the last one or two) are read in
 // place, the unused lanes reading on into the next row; the rest come from a small zero-padded copy and are
 // added to the tile after them. Only the n_n columns are stored into c.
-template <class T, int SMR, int NVE, int VW>
+template <class L, class T, int SMR, int NVE, int VW>
 [[gnu::always_inline]] inline void small_edge(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 j) {
   constexpr i64 width = NVE * VW;
   const i64 n_n = N - j, tail = std::min(K, (width - n_n + B.rs - 1) / B.rs), k0 = K - tail;
@@ -52,32 +60,32 @@ template <class T, int SMR, int NVE, int VW>
     std::memcpy(edge + k * width, &B(k0 + k, j), n_n * sizeof(T));
     std::fill(edge + k * width + n_n, edge + (k + 1) * width, T(0));
   }
-  if (k0 > 0) small_rows<T, SMR, NVE, VW>(M, k0, A, &B(0, j), B.rs, tile, width);
-  small_rows<T, SMR, NVE, VW>(M, tail, {&A(0, k0), A.rs, A.cs}, edge, width, tile, width, k0 == 0);
+  if (k0 > 0) rows<L, T, SMR, NVE, VW>(M, k0, A, &B(0, j), B.rs, tile, width, true);
+  rows<L, T, SMR, NVE, VW>(M, tail, {&A(0, k0), A.rs, A.cs}, edge, width, tile, width, k0 == 0);
   for (i64 i = 0; i < M; ++i) std::memcpy(c + i * N + j, tile + i * width, n_n * sizeof(T));
 }
 
 // small_edge with the fewest vectors, a power of two up to NV, that hold the N - j columns.
-template <class T, int SMR, int NV, int VW, int NVE = 1>
+template <class L, class T, int SMR, int NV, int VW, int NVE = 1>
 [[gnu::always_inline]] inline void small_edge_fit(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 j) {
   if constexpr (NVE < NV) {
-    if (N - j > NVE * VW) return small_edge_fit<T, SMR, NV, VW, 2 * NVE>(c, A, B, M, N, K, j);
+    if (N - j > NVE * VW) return small_edge_fit<L, T, SMR, NV, VW, 2 * NVE>(c, A, B, M, N, K, j);
   }
-  small_edge<T, SMR, NVE, VW>(c, A, B, M, N, K, j);
+  small_edge<L, T, SMR, NVE, VW>(c, A, B, M, N, K, j);
 }
 
 // Column blocks [jb0, jb1) (of NR = NV·VW columns) of c (M,N) = A · B, B rows contiguous.
-template <class T, int SMR, int NV, int VW>
+template <class L, class T, int SMR, int NV, int VW>
 [[gnu::always_inline]] inline void small_blocks(T* c, View<T> A, View<T> B, i64 M, i64 N, i64 K, i64 jb0, i64 jb1) {
   constexpr int NR = NV * VW;
   for (i64 jb = jb0; jb < jb1; ++jb) {
     const i64 j = jb * NR;
     if (j + NR <= N)
-      small_rows<T, SMR, NV, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
+      rows<L, T, SMR, NV, VW>(M, K, A, &B(0, j), B.rs, c + j, N, true);
     else if (N - j == VW)  // exactly one vector of columns left: read in place
-      small_rows<T, SMR, 1, VW>(M, K, A, &B(0, j), B.rs, c + j, N);
+      rows<L, T, SMR, 1, VW>(M, K, A, &B(0, j), B.rs, c + j, N, true);
     else
-      small_edge_fit<T, SMR, NV, VW>(c, A, B, M, N, K, j);
+      small_edge_fit<L, T, SMR, NV, VW>(c, A, B, M, N, K, j);
   }
 }
 
@@ -95,8 +103,8 @@ SmallKernel<T> select_small_kernel(bool wide) {
   return for_cpu_level([wide](auto level) {
     using L = decltype(level);
     constexpr int VW = L::kVectorBytes / sizeof(T), SMR = L::kRegisters == 32 ? 12 : 6;
-    return wide ? SmallKernel<T>{&L::template run<small_blocks<T, 2, 4, VW>>, 4 * VW}
-                : SmallKernel<T>{&L::template run<small_blocks<T, SMR, 2, VW>>, 2 * VW};
+    return wide ? SmallKernel<T>{&L::template run<small_blocks<L, T, 2, 4, VW>>, 4 * VW}
+                : SmallKernel<T>{&L::template run<small_blocks<L, T, SMR, 2, VW>>, 2 * VW};
   });
 }
 
