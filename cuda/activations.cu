@@ -11,12 +11,12 @@ namespace cuda {
 namespace {
 
 template <class T>
-__global__ void forward_kernel(T* y, const T* x, int act, T alpha, i64 n) {
+__global__ void activation_forward_kernel(T* y, const T* x, int act, T alpha, i64 n) {
   for (i64 i = grid_start(); i < n; i += grid_stride()) y[i] = ew::activation_forward(x[i], act, alpha);
 }
 
 template <class T>
-__global__ void backward_kernel(T* dx, const T* y, const T* dy, int act, T alpha, i64 n) {
+__global__ void activation_backward_kernel(T* dx, const T* y, const T* dy, int act, T alpha, i64 n) {
   for (i64 i = grid_start(); i < n; i += grid_stride()) dx[i] = ew::activation_backward(y[i], dy[i], act, alpha);
 }
 
@@ -28,13 +28,13 @@ using namespace cuda;  // the helpers of common.cuh and this file
 template <class T>
 void activation_forward(T* y, const T* x, int act, double alpha, i64 n) {
   // x and y are (n,) in any shape
-  launch<forward_kernel<T>>(blocks_for(n), kThreads, y, x, act, static_cast<T>(alpha), n);
+  launch<activation_forward_kernel<T>>(blocks_for(n), kThreads, y, x, act, static_cast<T>(alpha), n);
 }
 
 template <class T>
 void activation_backward(T* dx, const T* y, const T* dy, int act, double alpha, i64 n) {
   // y, dy and dx are (n,) in any shape
-  launch<backward_kernel<T>>(blocks_for(n), kThreads, dx, y, dy, act, static_cast<T>(alpha), n);
+  launch<activation_backward_kernel<T>>(blocks_for(n), kThreads, dx, y, dy, act, static_cast<T>(alpha), n);
 }
 
 DEEPNUM_INSTANTIATE(activation_forward);

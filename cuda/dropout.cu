@@ -12,7 +12,7 @@ namespace cuda {
 namespace {
 
 template <class T>
-__global__ void forward_kernel(T* y, T* mask, const T* x, double p, std::uint64_t seed, T scale, i64 n) {
+__global__ void dropout_forward_kernel(T* y, T* mask, const T* x, double p, std::uint64_t seed, T scale, i64 n) {
   for (i64 i = grid_start(); i < n; i += grid_stride()) {
     const T m = ew::dropout_mask(seed, i, p, scale);
     const T xi = x[i];
@@ -22,7 +22,7 @@ __global__ void forward_kernel(T* y, T* mask, const T* x, double p, std::uint64_
 }
 
 template <class T>
-__global__ void backward_kernel(T* dx, const T* dy, const T* mask, i64 n) {
+__global__ void dropout_backward_kernel(T* dx, const T* dy, const T* mask, i64 n) {
   for (i64 i = grid_start(); i < n; i += grid_stride()) dx[i] = dy[i] * mask[i];
 }
 
@@ -34,13 +34,13 @@ using namespace cuda;  // the helpers of common.cuh and this file
 template <class T>
 void dropout_forward(T* y, T* mask, const T* x, double p, std::uint64_t seed, i64 n) {
   // x, y and mask are (n,) in any shape
-  launch<forward_kernel<T>>(blocks_for(n), kThreads, y, mask, x, p, seed, static_cast<T>(1.0 / (1.0 - p)), n);
+  launch<dropout_forward_kernel<T>>(blocks_for(n), kThreads, y, mask, x, p, seed, static_cast<T>(1.0 / (1.0 - p)), n);
 }
 
 template <class T>
 void dropout_backward(T* dx, const T* dy, const T* mask, i64 n) {
   // dy, mask and dx are (n,) in any shape
-  launch<backward_kernel<T>>(blocks_for(n), kThreads, dx, dy, mask, n);
+  launch<dropout_backward_kernel<T>>(blocks_for(n), kThreads, dx, dy, mask, n);
 }
 
 DEEPNUM_INSTANTIATE(dropout_forward);

@@ -55,7 +55,7 @@ __device__ inline T warp_sum(T v) {
 
 // A row with a label outside [0, n) raises *bad and has loss 0 (never used: the op throws).
 template <class T>
-__global__ void softmax_rows_kernel(T* probs, double* row_loss, int* bad, const T* logits, const i64* labels, i64 N,
+__global__ void softmax_nll_rows_kernel(T* probs, double* row_loss, int* bad, const T* logits, const i64* labels, i64 N,
                                     i64 n) {
   const int lane = threadIdx.x % kWarp;
   const i64 warp = static_cast<i64>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
@@ -102,7 +102,7 @@ double softmax_nll_forward(T* probs, const T* logits, const i64* labels, i64 N, 
   fill_zero(out, sizeof(LossRead));  // the flag; the sum is written by sum_in_order_kernel
   const unsigned blocks =
       static_cast<unsigned>(std::clamp<i64>((N + kRowsPerBlock - 1) / kRowsPerBlock, 1, limits().max_blocks));
-  launch<softmax_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), &out->bad_label, logits,
+  launch<softmax_nll_rows_kernel<T>>(blocks, kRowsPerBlock * kWarp, probs, row_loss.as<double>(), &out->bad_label, logits,
                                  labels, N, n_classes);
   launch<sum_in_order_kernel>(1, kThreads, &out->sum, row_loss.as<double>(), N);
   LossRead host;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The wheel that tools/gpu-check.sh installs on the GPU machine (tools/README.md): CPython 3.12,
-# deepnum._cuda required (DEEPNUM_CUDA=ON; nvcc builds sm_80 + sm_90 SASS and compute_90 PTX), built by
+# deepnum._cuda required (DEEPNUM_CUDA=ON; nvcc builds sm_80 + sm_90 SASS and compute_80 PTX), built by
 # tools/wheels.sh (from the sdist, repaired by auditwheel: manylinux, libgomp bundled) and copied into
 # dist/, with dist/COMMIT naming the commit it was built from (bench.gpu's report shows it). Then it
 # checks that the wheel holds deepnum/_core and deepnum/_cuda and that both import under that Python,
