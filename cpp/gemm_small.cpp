@@ -39,9 +39,9 @@ template <class T, int SMR, int NV, int VW, int R = SMR>
   }
 }
 
-// small_rows compiled for the SIMD level L as a function of its own (L::run, not inlined: it is called from
-// several places), so that the full column blocks, a last single vector and the edge tiles of the same width
-// share one copy of its SMR tiles rather than each inlining all of them.
+// small_rows compiled for the SIMD level L as a function of its own (L::run; GCC keeps it out of line, being
+// large and called from several places), so that the full column blocks, a last single vector and the edge
+// tiles of the same width share one copy of its SMR tiles rather than each inlining all of them.
 template <class L, class T, int SMR, int NV, int VW>
 void rows(i64 M, i64 K, View<T> A, const T* b, i64 ldb, T* c, i64 ldc, bool overwrite) {
   L::template run<small_rows<T, SMR, NV, VW>>(M, K, A, b, ldb, c, ldc, overwrite);
