@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <utility>
 
 #include "gemm_internal.h"
@@ -18,25 +17,25 @@
 namespace deepnum::gemm_detail {
 namespace {
 
-// The lanes of a shuffle that halves groups of 2H lanes of two vectors x, y of VW lanes: lane p of the
-// result takes lane (group·2H + p % H) + Hi·H of x (p < VW/2) or of y (p >= VW/2), group = (p % (VW/2)) / H.
-template <class I, int VW, int H, int Hi, std::size_t... P>
-constexpr I halving_lanes(std::index_sequence<P...>) {
-  using S = std::remove_reference_t<decltype(I{}[0])>;
-  return I{static_cast<S>((P < VW / 2 ? 0 : VW) + (P % (VW / 2)) / H * 2 * H + P % H + Hi * H)...};
+// The shuffle that halves groups of 2H lanes of two vectors x, y of VW lanes: lane p of the result takes lane
+// (group·2H + p % H) + Hi·H of x (p < VW/2) or of y (p >= VW/2), group = (p % (VW/2)) / H.
+// (__builtin_shufflevector, with the lanes as constants: GCC 12 and clang.)
+template <class V, int VW, int H, int Hi, std::size_t... P>
+[[gnu::always_inline]] inline V halving_shuffle(V x, V y, std::index_sequence<P...>) {
+  return __builtin_shufflevector(x, y, ((P < VW / 2 ? 0 : VW) + (P % (VW / 2)) / H * 2 * H + P % H + Hi * H)...);
 }
 
 // v[0..n) (n = VW at the first level, H = VW/2) -> v[0] whose lane l is the sum of the lanes of input l,
 // added as the scalar tree lanes[l] += lanes[l + w] for w = VW/2, ..., 1 would: each level adds the upper
 // half of every group of 2H lanes to its lower half, two vectors at a time, and packs the results.
-template <class V, class I, int VW, int H>
+template <class V, int VW, int H>
 [[gnu::always_inline]] inline void reduce_lanes(V* v, int n) {
   if constexpr (H >= 1) {
-    constexpr I lo = halving_lanes<I, VW, H, 0>(std::make_index_sequence<VW>{});
-    constexpr I hi = halving_lanes<I, VW, H, 1>(std::make_index_sequence<VW>{});
+    constexpr auto lanes = std::make_index_sequence<VW>{};
     for (int i = 0; i < n / 2; ++i)
-      v[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], lo) + __builtin_shuffle(v[2 * i], v[2 * i + 1], hi);
-    reduce_lanes<V, I, VW, H / 2>(v, n / 2);
+      v[i] = halving_shuffle<V, VW, H, 0>(v[2 * i], v[2 * i + 1], lanes) +
+             halving_shuffle<V, VW, H, 1>(v[2 * i], v[2 * i + 1], lanes);
+    reduce_lanes<V, VW, H / 2>(v, n / 2);
   }
 }
 
@@ -48,8 +47,6 @@ template <class V, class I, int VW, int H>
 template <class T, int R, int NG, int VW>
 [[gnu::always_inline]] inline void dot_tile(i64 K, const T* a, i64 ars, const T* bt, T* c, i64 ldc, i64 n_n) {
   typedef T V __attribute__((vector_size(VW * sizeof(T))));
-  typedef std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t> S;
-  typedef S I __attribute__((vector_size(VW * sizeof(T))));
   constexpr int kPadded = (R * NG + VW - 1) / VW * VW;
   V acc[kPadded];
 #pragma GCC unroll 32
@@ -69,7 +66,7 @@ template <class T, int R, int NG, int VW>
   T sums[kPadded];
 #pragma GCC unroll 4
   for (int q = 0; q < kPadded; q += VW) {
-    reduce_lanes<V, I, VW, VW / 2>(acc + q, VW);
+    reduce_lanes<V, VW, VW / 2>(acc + q, VW);
     std::memcpy(sums + q, &acc[q], sizeof(V));
   }
   for (int r = 0; r < R; ++r)

@@ -75,7 +75,6 @@ template <class T>
 [[gnu::always_inline]] inline void pool8_2x2(T* y, i64* argmax, const T* r0, const T* r1, i64 W, i64 base) {
   using V = typename Lanes<T>::V;
   using I = typename Lanes<T>::I;
-  const I even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
   const I64x8 lane = {0, 2, 4, 6, 8, 10, 12, 14};
   V u0, u1, v0, v1;
   std::memcpy(&u0, r0, sizeof(V));
@@ -83,8 +82,11 @@ template <class T>
   std::memcpy(&v0, r1, sizeof(V));
   std::memcpy(&v1, r1 + 8, sizeof(V));
   I off;
-  const V m = max4(V(__builtin_shuffle(u0, u1, even)), V(__builtin_shuffle(u0, u1, odd)),
-                   V(__builtin_shuffle(v0, v1, even)), V(__builtin_shuffle(v0, v1, odd)),
+  // the even and the odd lanes of each row pair (__builtin_shufflevector: GCC 12 and clang)
+  const V m = max4(V(__builtin_shufflevector(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14)),
+                   V(__builtin_shufflevector(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15)),
+                   V(__builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14)),
+                   V(__builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15)),
                    static_cast<typename Lanes<T>::S>(W), off);
   const I64x8 idx = __builtin_convertvector(off, I64x8) + base + lane;
   std::memcpy(y, &m, sizeof(V));

@@ -414,8 +414,12 @@ i64 row_bytes(const DeviceArray& a) {  // bytes of one row of the first axis
   return a.shape[0] ? static_cast<i64>(a.nbytes()) / a.shape[0] : 0;
 }
 
-// The last axis of a as (size / n, n), n >= 1, else a ValueError naming fn.
-std::pair<i64, i64> last_axis_rows(const char* fn, const char* name, const DeviceArray& a) {
+// The last axis of a as rows of n values, n >= 1, else a ValueError naming fn. (A struct, not a pair: C++17
+// lambdas cannot capture structured bindings, and clang enforces it.)
+struct Rows {
+  i64 rows, n;
+};
+Rows last_axis_rows(const char* fn, const char* name, const DeviceArray& a) {
   need_ndim(fn, name, a, 1);
   const i64 n = a.shape.back();
   if (n == 0) throw std::invalid_argument(std::string(fn) + ": the last axis of " + name + " is empty, shape " +
@@ -490,13 +494,13 @@ DeviceArray last_step(const py::handle& dy_obj, i64 steps) {
 DeviceArray argmax(const py::handle& a_obj) {
   const DeviceArray a = device_arg("argmax", "a", a_obj);
   need_float("argmax", "a", a);
-  const auto [rows, n] = last_axis_rows("argmax", "a", a);
+  const Rows r = last_axis_rows("argmax", "a", a);
   DeviceArray out(std::vector<i64>(a.shape.begin(), a.shape.end() - 1), py::dtype::of<i64>());
   return by_dtype("argmax", a.dtype, [&](auto t) {
     using T = decltype(t);
     i64* o = static_cast<i64*>(out.ptr());
     const T* src = static_cast<const T*>(a.ptr());
-    without_gil([&] { dc::argmax_rows(o, src, rows, n); });
+    without_gil([&] { dc::argmax_rows(o, src, r.rows, r.n); });
     return out;
   });
 }
@@ -504,13 +508,13 @@ DeviceArray argmax(const py::handle& a_obj) {
 DeviceArray softmax(const py::handle& z_obj) {
   const DeviceArray z = device_arg("softmax", "z", z_obj);
   need_float("softmax", "z", z);
-  const auto [rows, n] = last_axis_rows("softmax", "z", z);
+  const Rows r = last_axis_rows("softmax", "z", z);
   DeviceArray out(z.shape, z.dtype);
   return by_dtype("softmax", z.dtype, [&](auto t) {
     using T = decltype(t);
     T* o = static_cast<T*>(out.ptr());
     const T* src = static_cast<const T*>(z.ptr());
-    without_gil([&] { dc::softmax_rows(o, src, rows, n); });
+    without_gil([&] { dc::softmax_rows(o, src, r.rows, r.n); });
     return out;
   });
 }
