@@ -16,6 +16,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &deepnum::set_num_threads, arg("n"), "Set the number of OpenMP threads used by kernels.");
   m.def("get_num_threads", &deepnum::get_num_threads, "Number of OpenMP threads kernels use.");
   m.def("simd_level", &deepnum::simd_level, "SIMD instruction set the run-time dispatch picks on this CPU.");
+  m.def("openmp_version", &deepnum::openmp_version,
+        "The OpenMP version the kernels were built with (_OPENMP, yyyymm), 0 for a build without OpenMP (one thread).");
   m.def(
       "use_array_cache",
       [] {

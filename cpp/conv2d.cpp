@@ -13,14 +13,13 @@
  * (image, channel) planes. db is parallel over k. Every sum runs in an order fixed by the shapes
  * (chunks, gemm paths), so results do not depend on the thread count.
  */
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <exception>
 #include <vector>
 
 #include "kernels.h"
+#include "openmp.h"
 #include "parallel.h"
 
 namespace deepnum {

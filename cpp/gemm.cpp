@@ -20,11 +20,10 @@
  * of c, never a slice of K, so results are bit-identical for any thread count. Called from inside a
  * parallel region, gemm runs serially on the calling thread.
  */
-#include <omp.h>
-
 #include <algorithm>
 
 #include "gemm_internal.h"
+#include "openmp.h"
 
 namespace deepnum {
 namespace gemm_detail {

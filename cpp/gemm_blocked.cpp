@@ -5,12 +5,11 @@
  * Variants: one per SIMD level (gemm_internal.h), tiles of 8 (AVX-512) or 6 rows x 2 vectors.
  * Threads each own one rectangle of whole tiles of c (thread_grid in gemm.cpp).
  */
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "gemm_internal.h"
+#include "openmp.h"
 
 namespace deepnum::gemm_detail {
 namespace {

@@ -9,14 +9,6 @@
 
 #include "kernels.h"
 
-// Path kernels are compiled for each SIMD level where GCC can target them (the condition of DEEPNUM_SIMD);
-// elsewhere only for the baseline.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(DEEPNUM_NO_CLONES)
-#define DEEPNUM_GEMM_LEVELS 1
-#else
-#define DEEPNUM_GEMM_LEVELS 0
-#endif
-
 namespace deepnum::gemm_detail {
 
 // A strided matrix view: element (i, j) is p[i * rs + j * cs]. In gemm one of the strides is 1.
@@ -60,8 +52,8 @@ template <class T> void gemm_blocked(T* c, View<T> A, View<T> B, i64 M, i64 N, i
     }                                                               \
   }
 
-DEEPNUM_GEMM_LEVEL(Baseline, 16, 16, );  // SSE2: 16 xmm registers
-#if DEEPNUM_GEMM_LEVELS
+DEEPNUM_GEMM_LEVEL(Baseline, 16, 16, );  // SSE2: 16 xmm registers (aarch64: NEON, 16 bytes, of 32 registers)
+#if DEEPNUM_X86_LEVELS
 DEEPNUM_GEMM_LEVEL(Avx2, 32, 16, [[gnu::target("arch=x86-64-v3")]]);    // 16 ymm registers, FMA
 DEEPNUM_GEMM_LEVEL(Avx512, 64, 32, [[gnu::target("arch=x86-64-v4")]]);  // 32 zmm registers
 #endif
@@ -70,7 +62,7 @@ DEEPNUM_GEMM_LEVEL(Avx512, 64, 32, [[gnu::target("arch=x86-64-v4")]]);  // 32 zm
 // make(Level{}) for the SIMD level of this CPU (simd_level()), the baseline where levels are not built.
 template <class Make>
 auto for_cpu_level(Make make) {
-#if DEEPNUM_GEMM_LEVELS
+#if DEEPNUM_X86_LEVELS
   const std::string_view level = simd_level();
   if (level == "avx512") return make(Avx512{});
   if (level == "avx2") return make(Avx2{});

@@ -20,9 +20,14 @@
 #include "constants.h"
 #include "ranges.h"
 
+// DEEPNUM_X86_LEVELS: the AVX-512, AVX2 and baseline versions are built (GCC on x86-64; clang 14 cannot multiversion
+// function templates, and the sanitizer builds define DEEPNUM_NO_CLONES); elsewhere only the baseline of the target
+// (on aarch64 that includes NEON, which -O3 vectorises for).
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(DEEPNUM_NO_CLONES)
+#define DEEPNUM_X86_LEVELS 1
 #define DEEPNUM_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
+#define DEEPNUM_X86_LEVELS 0
 #define DEEPNUM_SIMD
 #endif
 
@@ -127,5 +132,6 @@ void rnn_backward(T* dx, T* dh0, T* dw_xh, T* dw_hh, T* db_h, const T* h_all, co
 void set_num_threads(int n);
 int get_num_threads();
 const char* simd_level();
+int openmp_version();  // _OPENMP (yyyymm) of the build, 0 without OpenMP
 
 }  // namespace deepnum

@@ -19,8 +19,6 @@
  * Layout: x (N, n_0); w_l (n_{l-1}, n_l); b_l (n_l); labels (N) in [0, n_L). Scratch buffers
  * belong to the calling thread and are reused across steps.
  */
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -29,6 +27,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "openmp.h"
 
 namespace deepnum {
 

@@ -1,8 +1,7 @@
 // Shared OpenMP helper of the CPU kernels: split [0, n) into one contiguous range per thread.
 #pragma once
-#include <omp.h>
-
 #include "kernels.h"
+#include "openmp.h"
 
 namespace deepnum {
 

@@ -1,11 +1,13 @@
 """Backend selection: listing, the setter/context manager, the environment variable, the fallback."""
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 import deepnum
+from deepnum import _core
 
 
 def python(code, **env):
@@ -64,6 +66,26 @@ def test_set_num_threads():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="set_num_threads"):
             deepnum.set_num_threads(bad)
+
+
+def test_threads_without_openmp_are_not_a_silent_no_op():
+    """A build without OpenMP (DEEPNUM_OPENMP=OFF, or a compiler without it) runs the C++ kernels on one thread:
+    asking for more warns, naming the call; with OpenMP it does not."""
+    before = deepnum.get_num_threads()
+    try:
+        if _core.openmp_version():
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                deepnum.set_num_threads(2)
+            assert _core.get_num_threads() == 2
+        else:
+            with pytest.warns(RuntimeWarning, match=r"set_num_threads\(2\): deepnum._core was built without OpenMP"):
+                deepnum.set_num_threads(2)
+            assert _core.get_num_threads() == 1
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            deepnum.set_num_threads(before)
 
 
 def test_kernels_called_from_two_python_threads():

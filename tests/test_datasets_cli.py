@@ -2,7 +2,9 @@
 import csv
 import gzip
 import json
+import os
 import pickle
+import platform
 import re
 import struct
 import subprocess
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 
 import deepnum
+from deepnum import _backend, _core
 from deepnum import cli, datasets, recipes, training
 
 
@@ -91,8 +94,13 @@ def test_info_command():
     done = subprocess.run([sys.executable, "-m", "deepnum.cli", "info"], capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
     assert lines[0] == f"deepnum {deepnum.__version__}" and lines[1].startswith("backends: cpp, numba, numpy")
-    assert lines[2].startswith("threads: ") and lines[3].startswith("CPU SIMD level: ")
-    assert lines[4].startswith("CUDA device: ")
+    assert lines[2].startswith("threads: ")
+    assert lines[3] == f"CPU: {_backend.cpu_name()} ({platform.machine()}, {os.cpu_count()} logical cores)"
+    assert lines[4] == f"CPU SIMD level: {_core.simd_level()}"
+    version = _core.openmp_version()
+    assert lines[5] == (f"OpenMP: on (OpenMP {_backend._OPENMP_RELEASES[version]}, _OPENMP {version})" if version
+                        else "OpenMP: off (deepnum._core was built without it: the cpp kernels run on one thread)")
+    assert lines[6].startswith("CUDA device: ")
 
 
 def test_train_on_another_backend(tiny_mnist, tmp_path, capsys):

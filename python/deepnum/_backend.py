@@ -16,6 +16,8 @@ Backend layer: imports no ``deepnum.ops``, no model module and nothing from the 
 """
 import importlib.util
 import os
+import platform
+import re
 import warnings
 
 from . import _compose, _contract
@@ -156,6 +158,9 @@ class array_cache:
 def set_num_threads(n):
     global _num_threads
     _num_threads = n
+    if n > 1 and _core is not None and not _core.openmp_version():
+        warnings.warn(f"set_num_threads({n}): deepnum._core was built without OpenMP, so the cpp backend's kernels "
+                      f"run on one thread (the numba backend uses {n})", RuntimeWarning, stacklevel=3)
     if _core is not None:
         _core.set_num_threads(n)
     if "numba" in _loaded:
@@ -168,3 +173,35 @@ def get_num_threads():
     if _core is not None:
         return _core.get_num_threads()
     return os.cpu_count() or 1
+
+
+_OPENMP_RELEASES = {201307: "4.0", 201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2", 202411: "6.0"}
+
+
+def openmp():
+    """The compiled kernels' OpenMP, in words: its version, or why there is none."""
+    if _core is None:
+        return "none (no deepnum._core)"
+    version = _core.openmp_version()
+    if not version:
+        return "off (deepnum._core was built without it: the cpp kernels run on one thread)"
+    return f"on (OpenMP {_OPENMP_RELEASES.get(version, '?')}, _OPENMP {version})"
+
+
+def cpu_name():
+    """The CPU's model name as the system reports it (/proc/cpuinfo on Linux, sysctl on macOS), else
+    platform.processor(), else the machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+        if found:
+            return found.group(1).strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        import subprocess
+
+        done = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    return platform.processor() or platform.machine() or "unknown"

@@ -3,7 +3,7 @@ deepnum C++ CPU kernels (OpenMP threads, run-time SIMD dispatch). Use deepnum.op
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['ACTIVATIONS', 'OPS', 'RETURNS_LOSS', 'RNN_ACTIVATIONS', 'activation_backward', 'activation_forward', 'adam_update', 'array_cache_bytes', 'conv2d_backward', 'conv2d_forward', 'dropout_backward', 'dropout_forward', 'gemm', 'get_num_threads', 'linear_backward', 'linear_forward', 'max_pool2d_backward', 'max_pool2d_forward', 'mlp_train_step', 'restore_allocator', 'rnn_backward', 'rnn_forward', 'set_num_threads', 'sgd_update', 'simd_level', 'softmax_nll_backward', 'softmax_nll_forward', 'use_array_cache']
+__all__: list[str] = ['ACTIVATIONS', 'OPS', 'RETURNS_LOSS', 'RNN_ACTIVATIONS', 'activation_backward', 'activation_forward', 'adam_update', 'array_cache_bytes', 'conv2d_backward', 'conv2d_forward', 'dropout_backward', 'dropout_forward', 'gemm', 'get_num_threads', 'linear_backward', 'linear_forward', 'max_pool2d_backward', 'max_pool2d_forward', 'mlp_train_step', 'openmp_version', 'restore_allocator', 'rnn_backward', 'rnn_forward', 'set_num_threads', 'sgd_update', 'simd_level', 'softmax_nll_backward', 'softmax_nll_forward', 'use_array_cache']
 def activation_backward(y: typing.Any, dy: typing.Any, name: typing.Any, alpha: typing.Any) -> typing.Any:
     ...
 def activation_forward(x: typing.Any, name: typing.Any, alpha: typing.Any) -> typing.Any:
@@ -38,6 +38,10 @@ def max_pool2d_forward(x: typing.Any, size: typing.Any, stride: typing.Any) -> t
     ...
 def mlp_train_step(ws: typing.Any, bs: typing.Any, activations: typing.Any, x: typing.Any, labels: typing.Any, lr: typing.Any, weight_decay: typing.Any, alpha: typing.Any) -> typing.Any:
     ...
+def openmp_version() -> int:
+    """
+    The OpenMP version the kernels were built with (_OPENMP, yyyymm), 0 for a build without OpenMP (one thread).
+    """
 def restore_allocator(previous: typing.Any) -> None:
     """
     Install again the NumPy memory handler that use_array_cache returned.

@@ -1,6 +1,8 @@
 """The ``deepnum`` command: ``train RECIPE``, ``sweep RECIPE``, ``evaluate WEIGHTS [WEIGHTS ...]``, ``info``."""
 import argparse
 import contextlib
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -232,8 +234,10 @@ def _info(args):
     print(f"deepnum {deepnum.__version__}")
     print(f"backends: {', '.join(deepnum.backends())} (active: {deepnum.get_backend()})")
     print(f"threads: {deepnum.get_num_threads()}")
+    print(f"CPU: {_backend.cpu_name()} ({platform.machine()}, {os.cpu_count()} logical cores)")
     if "cpp" in _backend.available():
         print(f"CPU SIMD level: {_backend.load('cpp').simd_level()}")
+    print(f"OpenMP: {_backend.openmp()}")
     reason = cuda.unavailable_reason()
     if reason is not None:
         print(f"CUDA device: none ({reason})")
@@ -317,7 +321,7 @@ def main(argv=None):
                    help="score the first N test images only (the DeepLearningTutorials score whole minibatches: "
                         "10000 // 600 * 600 = 9600 for logistic_sgd.py)")
     e.set_defaults(func=_evaluate)
-    i = sub.add_parser("info", help="version, backends, threads, SIMD level")
+    i = sub.add_parser("info", help="version, backends, threads, CPU, SIMD level, OpenMP, CUDA device")
     i.set_defaults(func=_info)
     args = parser.parse_args(argv)
     return args.func(args)
