@@ -19,10 +19,13 @@ namespace {
 
 // The shuffle that halves groups of 2H lanes of two vectors x, y of VW lanes: lane p of the result takes lane
 // (group·2H + p % H) + Hi·H of x (p < VW/2) or of y (p >= VW/2), group = (p % (VW/2)) / H.
-// (__builtin_shufflevector, with the lanes as constants: GCC 12 and clang.)
-template <class V, int VW, int H, int Hi, std::size_t... P>
-[[gnu::always_inline]] inline V halving_shuffle(V x, V y, std::index_sequence<P...>) {
-  return __builtin_shufflevector(x, y, ((P < VW / 2 ? 0 : VW) + (P % (VW / 2)) / H * 2 * H + P % H + Hi * H)...);
+// sum = that shuffle for Hi = 0 plus the one for Hi = 1. (__builtin_shufflevector, with the lanes as constants: GCC 12
+// and clang; the vectors by reference, as a vector argument or result wider than the baseline's changes the ABI.)
+template <class V, int VW, int H, std::size_t... P>
+[[gnu::always_inline]] inline void add_halves(V& sum, const V& x, const V& y, std::index_sequence<P...>) {
+  const V lo = __builtin_shufflevector(x, y, ((P < VW / 2 ? 0 : VW) + (P % (VW / 2)) / H * 2 * H + P % H)...);
+  const V hi = __builtin_shufflevector(x, y, ((P < VW / 2 ? 0 : VW) + (P % (VW / 2)) / H * 2 * H + P % H + H)...);
+  sum = lo + hi;
 }
 
 // v[0..n) (n = VW at the first level, H = VW/2) -> v[0] whose lane l is the sum of the lanes of input l,
@@ -32,9 +35,7 @@ template <class V, int VW, int H>
 [[gnu::always_inline]] inline void reduce_lanes(V* v, int n) {
   if constexpr (H >= 1) {
     constexpr auto lanes = std::make_index_sequence<VW>{};
-    for (int i = 0; i < n / 2; ++i)
-      v[i] = halving_shuffle<V, VW, H, 0>(v[2 * i], v[2 * i + 1], lanes) +
-             halving_shuffle<V, VW, H, 1>(v[2 * i], v[2 * i + 1], lanes);
+    for (int i = 0; i < n / 2; ++i) add_halves<V, VW, H>(v[i], v[2 * i], v[2 * i + 1], lanes);
     reduce_lanes<V, VW, H / 2>(v, n / 2);
   }
 }

@@ -76,10 +76,10 @@ double step_by_kernels(const Net<T>& net, std::vector<T*>& a, T* probs, T* d, T*
 // keeps in its cache the same columns of w step after step. The chunks are fixed by the sizes, so
 // the result does not depend on the thread count. Per chunk the arithmetic is the layer-by-layer
 // path's, except dx of a layer wider than one chunk: its sum over the outputs goes chunk by chunk
-// (each in order), the chunk sums then added in order.
+// (each in order), the chunk sums then added in order. threads is read by the pragma alone (unused without OpenMP).
 template <class T>
 double step_by_chunks(const Net<T>& net, std::vector<T*>& a, T* probs, T* d, T* dprev, T* dx_parts, const T* x,
-                      const i64* labels, double lr, double weight_decay, double alpha, int threads) {
+                      const i64* labels, double lr, double weight_decay, double alpha, [[maybe_unused]] int threads) {
   const i64 N = net.N, L = net.layers;
   double loss = 0.0;
 #pragma omp parallel num_threads(threads)

@@ -55,17 +55,17 @@ struct Lanes<double> {
 };
 typedef i64 I64x8 __attribute__((vector_size(64)));
 
-// The maximum of a window (a, b, c, d in row-major order) by the comparisons of pool_plane, and the
+// m = the maximum of a window (a, b, c, d in row-major order) by the comparisons of pool_plane, and off = the
 // offset of the first element equal to it (or, when it is a NaN, the first NaN): the same choice.
-// T is a vector type (Lanes<·>::V), I the matching integer vector.
+// T is a vector type (Lanes<·>::V), I the matching integer vector; all by reference, since a vector argument or
+// result wider than the baseline's changes the ABI (GCC's -Wpsabi).
 template <class T, class I, class S>
-[[gnu::always_inline]] inline T max4(T a, T b, T c, T d, S W, I& off) {
-  T m = a;
+[[gnu::always_inline]] inline void max4(T& m, I& off, const T& a, const T& b, const T& c, const T& d, S W) {
+  m = a;
   m = ((b > m) | ((b != b) & (m == m))) ? b : m;
   m = ((c > m) | ((c != c) & (m == m))) ? c : m;
   m = ((d > m) | ((d != d) & (m == m))) ? d : m;
   off = ((a == m) | (a != a)) ? I{} : ((b == m) | (b != b)) ? I{} + 1 : ((c == m) | (c != c)) ? I{} + W : I{} + (W + 1);
-  return m;
 }
 
 // Eight windows of a 2x2, stride-2 pooling: rows r0 and r1 from column 0 on (16 values each) into y[0..8)
@@ -81,13 +81,13 @@ template <class T>
   std::memcpy(&u1, r0 + 8, sizeof(V));
   std::memcpy(&v0, r1, sizeof(V));
   std::memcpy(&v1, r1 + 8, sizeof(V));
-  I off;
   // the even and the odd lanes of each row pair (__builtin_shufflevector: GCC 12 and clang)
-  const V m = max4(V(__builtin_shufflevector(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14)),
-                   V(__builtin_shufflevector(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15)),
-                   V(__builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14)),
-                   V(__builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15)),
-                   static_cast<typename Lanes<T>::S>(W), off);
+  V m;
+  I off;
+  max4(m, off, V(__builtin_shufflevector(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14)),
+       V(__builtin_shufflevector(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15)),
+       V(__builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14)),
+       V(__builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15)), static_cast<typename Lanes<T>::S>(W));
   const I64x8 idx = __builtin_convertvector(off, I64x8) + base + lane;
   std::memcpy(y, &m, sizeof(V));
   std::memcpy(argmax, &idx, sizeof(idx));
