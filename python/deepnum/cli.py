@@ -202,7 +202,7 @@ def _plots(result, data, out):
     plots.curves(result.history, out / "curves.png")
     plots.filters(result.model, out / "filters.png")
     if data[2] is not None:
-        plots.misclassified(result.model.predict(data[2][0]), data[2], out / "misclassified.png")
+        plots.misclassified(result.model, data[2], out / "misclassified.png")
 
 
 def _evaluate(args):
