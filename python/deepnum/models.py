@@ -205,7 +205,7 @@ class Sequential:
         x, _ = self.place(x)
         head = self.layers[-1]
         batches = self._batches("predict_proba", x, batch_size)
-        with training.naming("predict_proba", "x"):
+        with training.naming("predict_proba", "x"), ops.array_cache():
             return self.xp.concat([head.probabilities(self.forward(xb)) for xb in batches])
 
     def predict(self, x: Inputs, batch_size: int = 1000) -> IntArray | DeviceArray:
@@ -213,7 +213,7 @@ class Sequential:
         x, _ = self.place(x)
         head = self.layers[-1]
         batches = self._batches("predict", x, batch_size)
-        with training.naming("predict", "x"):
+        with training.naming("predict", "x"), ops.array_cache():
             return self.xp.concat([head.predictions(self.forward(xb)) for xb in batches])
 
     def evaluate(self, data: tuple[Inputs, Inputs], batch_size: int = 1000) -> dict[str, float]:
@@ -225,13 +225,14 @@ class Sequential:
             raise ValueError(f"evaluate: needs as many targets as inputs; got {len(x)} and {len(y)}")
         x, y = self.place(x, y)
         head, total, wrong, count = self.layers[-1], 0.0, 0, 0
-        for i, xb in enumerate(self._batches("evaluate", x, batch_size)):
-            yb = self.xp.rows(y, i * batch_size, i * batch_size + len(xb))
-            with training.naming("evaluate", f"rows {i * batch_size}:{i * batch_size + len(xb)} of data"):
-                logits = self.forward(xb)
-                total += head.loss(yb) * len(xb)
-                wrong += self.xp.count_unequal(head.predictions(logits), yb)
-            count += yb.size
+        with ops.array_cache():  # a batch's activations reuse the last batch's memory (no page faults)
+            for i, xb in enumerate(self._batches("evaluate", x, batch_size)):
+                yb = self.xp.rows(y, i * batch_size, i * batch_size + len(xb))
+                with training.naming("evaluate", f"rows {i * batch_size}:{i * batch_size + len(xb)} of data"):
+                    logits = self.forward(xb)
+                    total += head.loss(yb) * len(xb)
+                    wrong += self.xp.count_unequal(head.predictions(logits), yb)
+                count += yb.size
         return {"loss": total / len(x), "accuracy": 1 - wrong / count, "error": wrong / count}
 
     # ---- training ----------------------------------------------------------------------
