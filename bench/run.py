@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 import deepnum
+from deepnum import _backend
 
 from . import IMPLEMENTATIONS, THREAD_VARIABLES, epochs, micro
 from .baselines import torch
@@ -46,7 +47,6 @@ MODES = {
 def environment():
     """Machine, versions, commit and thread settings of this process."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
     flags = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.M)
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     blas_text = f"{blas.get('name')} {blas.get('version', '')}".strip()
@@ -63,7 +63,7 @@ def environment():
                             cwd=Path(__file__).parent).stdout.strip()
     return {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "cpu": model.group(1) if model else platform.processor(),
+        "cpu": _backend.cpu_name(),
         "simd": [f for f in ("avx2", "fma", "avx512f") if flags and f in flags.group(1).split()],
         "cores": os.cpu_count(),
         "load_average": os.getloadavg()[0],

@@ -78,11 +78,11 @@ def misclassified(model, test, path, limit=40, chunk=2000):
     chapter 6). The model predicts ``chunk`` images at a time until it has that many wrong ones (with 2% error,
     a fifth of MNIST's test set), not the whole set."""
     x, y = test
-    parts, wrong = [], 0
+    parts, n_wrong = [], 0
     for i in range(0, len(x), chunk):
         parts.append(_host(model.predict(x[i:i + chunk])))
-        wrong += int(np.count_nonzero(parts[-1] != y[i:i + chunk]))
-        if wrong >= limit:
+        n_wrong += int(np.count_nonzero(parts[-1] != y[i:i + chunk]))
+        if n_wrong >= limit:
             break
     predicted = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     wrong = np.flatnonzero(predicted != y[:len(predicted)])[:limit]

@@ -128,7 +128,7 @@ def write_array(out, before, after, output, wrong):
 
 def write_case(out, op, dtype, call, wrong):
     call = tuple(in_dtype(v, dtype) for v in call)
-    kargs = _contract.__dict__[op](*call)
+    kargs = getattr(_contract, op)(*call)
     before = snapshot(kargs)
     if op == "mlp_train_step":  # the numpy backend updates the contract's arrays in place; it takes the names
         call = kargs[:2] + (call[2],) + kargs[3:]
