@@ -483,6 +483,21 @@ def test_softmax_nll_huge_logits(backend, dtype):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shape", [(6, 1, 2), (9, 70, 5), (40, 3, 33), (70, 80, 90)])
+def test_gemm_nan_and_inf_stay_in_their_row(backend, trans_a, trans_b, shape):
+    """A NaN or inf in row i of op(a) reaches row i of c only (in every block and path of the kernels)."""
+    M, K, N = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    a[0, 0], a[M - 1, K - 1] = np.nan, np.inf
+    c = call_on(backend, ops.gemm, np.ascontiguousarray(a.T) if trans_a else a,
+                np.ascontiguousarray(b.T) if trans_b else b, trans_a, trans_b)
+    assert np.isnan(c[0]).all() and not np.isfinite(c[M - 1]).any()
+    np.testing.assert_allclose(c[1:M - 1], (a @ b)[1:M - 1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_sigmoid_saturates_without_nan(backend):
     x = np.array([-1e4, -100.0, 0.0, 100.0, 1e4])
     y = call_on(backend, ops.activation_forward, "sigmoid", x)

@@ -124,18 +124,22 @@ def test_saturated_activations_stay_finite(backend, dtype):
         assert_same(got, want, f"saturated {activation}", dtype)
 
 
-def test_float32_tanh_and_sigmoid_are_accurate():
-    """cpp's float32 tanh and sigmoid are polynomials: compare one step against float64 NumPy."""
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+def test_float32_tanh_and_sigmoid_are_accurate(backend):
+    """The float32 tanh and sigmoid of cpp and numba are polynomials: compare one RNN step and
+    activation_forward against float64 NumPy."""
     z = np.concatenate([np.linspace(-30, 30, 100_001), [0.0, -0.0, 1e-30, -1e-30, np.inf, -np.inf, np.nan]])
     x = z.astype(np.float32).reshape(1, -1, 1)
     one = np.ones((1, 1), np.float32)
-    with deepnum.use_backend("cpp"):
+    with deepnum.use_backend(backend):
         tanh = ops.rnn_forward(x, np.zeros((x.shape[1], 1), np.float32), one, one * 0, np.zeros(1, np.float32))
         sigmoid = ops.rnn_forward(x, np.zeros((x.shape[1], 1), np.float32), one, one * 0, np.zeros(1, np.float32),
                                   "sigmoid")
+        tanh_layer, sigmoid_layer = ops.activation_forward("tanh", x), ops.activation_forward("sigmoid", x)
     exact = x.astype(np.float64)
     with np.errstate(over="ignore"):
-        for got, want in ((tanh, np.tanh(exact)), (sigmoid, 1 / (1 + np.exp(-exact)))):
+        for got, want in ((tanh, np.tanh(exact)), (sigmoid, 1 / (1 + np.exp(-exact))),
+                          (tanh_layer, np.tanh(exact)), (sigmoid_layer, 1 / (1 + np.exp(-exact)))):
             np.testing.assert_allclose(got, want, rtol=4e-7, atol=1e-37)  # within 3 float32 ulp
             assert np.array_equal(np.isnan(got), np.isnan(exact))
 

@@ -3,53 +3,80 @@
 Elementwise activations over the flattened arrays, selected by code: 0 linear, 1 sigmoid,
 2 tanh, 3 relu, 4 leaky relu (slope alpha for x <= 0). The backward pass takes the
 derivative through the saved output y. Computed in the array's dtype, in parallel over
-elements.
+elements from PARALLEL elements on (below, a parallel launch costs more than it saves).
+
+sigmoid and tanh: activation_math.py (float32: vectorizable polynomials, as the C++ kernels).
 """
 import numba
-import numpy as np
+
+from .activation_math import sigmoid_, tanh_
+
+PARALLEL = 1 << 13
 
 
 def activation_forward(y, x, act, alpha):
-    _activation_forward(y.reshape(-1), x.reshape(-1), act, alpha)
+    f = _forward_parallel if x.size >= PARALLEL else _forward
+    f(y.reshape(-1), x.reshape(-1), act, alpha)
 
 
 def activation_backward(dx, y, dy, act, alpha):
-    _activation_backward(dx.reshape(-1), y.reshape(-1), dy.reshape(-1), act, alpha)
+    f = _backward_parallel if y.size >= PARALLEL else _backward
+    f(dx.reshape(-1), y.reshape(-1), dy.reshape(-1), act, alpha)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _activation_forward(y, x, act, alpha):
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _f(v, act, one, zero, slope):
+    # the activation of v
+    if act == 0:
+        return v
+    if act == 1:
+        return sigmoid_(v)
+    if act == 2:
+        return tanh_(v)
+    if act == 3:
+        return zero if v <= 0 else v
+    return slope * v if v <= 0 else v
+
+
+@numba.njit(cache=True, nogil=True)
+def _df(v, g, act, one, zero, slope):
+    # dy g through the activation whose output is v
+    if act == 0:
+        return g
+    if act == 1:
+        return g * v * (one - v)
+    if act == 2:
+        return g * (one - v * v)
+    if act == 3:
+        return g if v > 0 else zero
+    return g if v > 0 else slope * g
+
+
+@numba.njit(cache=True, nogil=True)
+def _forward(y, x, act, alpha):
     # x and y are flat (n,)
     t = x.dtype.type
-    one, zero, slope = t(1), t(0), t(alpha)
-    for i in numba.prange(x.size):
-        v = x[i]
-        if act == 0:
-            y[i] = v
-        elif act == 1:
-            y[i] = one / (one + np.exp(-v))  # exp(-v) = inf gives the right limit, 0
-        elif act == 2:
-            y[i] = np.tanh(v)
-        elif act == 3:
-            y[i] = zero if v <= 0 else v
-        else:
-            y[i] = slope * v if v <= 0 else v
+    for i in range(x.size):
+        y[i] = _f(x[i], act, t(1), t(0), t(alpha))
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _activation_backward(dx, y, dy, act, alpha):
+def _forward_parallel(y, x, act, alpha):
+    t = x.dtype.type
+    for i in numba.prange(x.size):
+        y[i] = _f(x[i], act, t(1), t(0), t(alpha))
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward(dx, y, dy, act, alpha):
     # dx, y and dy are flat (n,)
     t = y.dtype.type
-    one, zero, slope = t(1), t(0), t(alpha)
+    for i in range(y.size):
+        dx[i] = _df(y[i], dy[i], act, t(1), t(0), t(alpha))
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _backward_parallel(dx, y, dy, act, alpha):
+    t = y.dtype.type
     for i in numba.prange(y.size):
-        v, g = y[i], dy[i]
-        if act == 0:
-            dx[i] = g
-        elif act == 1:
-            dx[i] = g * v * (one - v)
-        elif act == 2:
-            dx[i] = g * (one - v * v)
-        elif act == 3:
-            dx[i] = g if v > 0 else zero
-        else:
-            dx[i] = g if v > 0 else slope * g
+        dx[i] = _df(y[i], dy[i], act, t(1), t(0), t(alpha))

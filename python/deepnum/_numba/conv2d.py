@@ -3,23 +3,70 @@
 2-D convolution (cross-correlation), NCHW: x (N,C,H,W), w (K,C,R,S), b (K,), y (N,K,P,Q) with
 P = (H + 2*pad_h - R) // stride_h + 1 and Q likewise; gradients are written with `=`.
 
-im2col: `_im2col` copies the R*S shifted (P,Q) views of one input channel into rows of a
-buffer (zeros where a tap falls in the padding), so every hot loop is a contiguous axpy over
-the P*Q output positions:
-  forward  y[n, k] = (sum over j = (c, r, s) of w[k, j] * col_n[j]) + b[k],
-           parallel over (image, block of K_TILE output channels); each tile builds col_n itself.
-  dx       dcol = sum over k of w[k, c, r, s] * dy[n, k], scattered back into dx[n, c];
-           parallel over (n, c).
-  dw       per (c, block of K_TILE output channels): vector accumulators acc[k, r*S + s, :] +=
-           dy[n, k] * col_nc[r*S + s], summed over the positions at the end; parallel over tiles.
-  db       serial.
-Every element is summed in a fixed order by one iteration, so results do not depend on the
-thread count.
+im2col over a chunk of m images at once, then one product for the chunk (gemm.py), J = C*R*S taps
+and L = m*P*Q positions:
+  cols (J, L)     cols[(c*R + r)*S + s, i*P*Q + p*Q + q] = x[n0 + i, c, p*stride_h + r - pad_h,
+                  q*stride_w + s - pad_w], 0 in the padding; parallel over (image, channel)
+  forward         t (K, L) = w (K, J) · cols, then y[n0 + i, k] = t[k, i*P*Q:(i+1)*P*Q] + b[k]
+  dw              dw (K, J) += dyc (K, L) · cols.T, dyc being dy's chunk as (K, L)
+  dx              dcols (J, L) = w.T · dyc, added back into the planes of dx (col2im); parallel
+                  over (image, channel)
+  db              summed from dyc's rows, chunk by chunk
+Chunks hold at most CHUNK elements of cols (at least one image), so a large batch does not
+allocate a matrix of its size. Every element is summed in a fixed order by one iteration (the
+chunks in order), so results do not depend on the thread count.
 """
 import numba
 import numpy as np
 
-K_TILE = 16  # output channels per tile of the forward pass and of dw
+from .gemm import gemm
+
+CHUNK = 1 << 21  # elements of cols per chunk
+
+
+def _chunk(N, J, PQ):
+    return max(1, min(N, CHUNK // max(1, J * PQ)))
+
+
+def conv2d_forward(y, x, w, b, stride_h, stride_w, pad_h, pad_w):
+    # x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q)
+    N, K, P, Q = y.shape
+    J = w[0].size
+    wf = w.reshape(K, J)
+    m = _chunk(N, J, P * Q)
+    for n0 in range(0, N, m):
+        n1 = min(n0 + m, N)
+        cols = np.empty((J, (n1 - n0) * P * Q), y.dtype)
+        _im2col(cols, x[n0:n1], w.shape[2], w.shape[3], stride_h, stride_w, pad_h, pad_w, P, Q)
+        t = np.empty((K, cols.shape[1]), y.dtype)
+        gemm(t, wf, cols, False, False)
+        _scatter_bias(y[n0:n1], t, b)
+
+
+def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
+    # dy is (N,K,P,Q); dx like x (N,C,H,W) or of size 0 (not wanted), dw like w (K,C,R,S), db (K,)
+    N, K, P, Q = dy.shape
+    R, S = w.shape[2], w.shape[3]
+    J = w[0].size
+    wf, dwf = w.reshape(K, J), dw.reshape(K, J)
+    m = _chunk(N, J, P * Q)
+    for n0 in range(0, N, m):
+        n1 = min(n0 + m, N)
+        L = (n1 - n0) * P * Q
+        dyc = np.empty((K, L), dy.dtype)
+        _gather(dyc, dy[n0:n1])
+        db_chunk = dyc.sum(axis=1)
+        if n0:
+            db += db_chunk
+        else:
+            db[:] = db_chunk
+        cols = np.empty((J, L), dy.dtype)
+        _im2col(cols, x[n0:n1], R, S, stride_h, stride_w, pad_h, pad_w, P, Q)
+        gemm(dwf, dyc, cols, False, True, n0 > 0)
+        if dx.size:  # dx of size 0: not wanted
+            dcols = np.empty((J, L), dy.dtype)
+            gemm(dcols, wf, dyc, True, False)
+            _col2im(dx[n0:n1], dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -30,102 +77,76 @@ def _span(offset, stride, size, n_out):
     return lo, max(lo, hi)
 
 
-@numba.njit(cache=True, nogil=True)
-def _im2col(col, j0, plane, R, S, stride_h, stride_w, pad_h, pad_w):
-    # plane is one (H,W) input channel; col is (J,P,Q): col[j0 + r*S + s, p, q] = plane[h, w] with
-    # h = p*stride_h + r - pad_h, w = q*stride_w + s - pad_w, or 0 where (h, w) is in the padding
-    H, W = plane.shape
-    P, Q = col.shape[1], col.shape[2]
-    for r in range(R):
-        p0, p1 = _span(r - pad_h, stride_h, H, P)
-        for s in range(S):
-            q0, q1 = _span(s - pad_w, stride_w, W, Q)
-            cj = col[j0 + r * S + s]
-            cj.fill(0)
-            for p in range(p0, p1):
-                for q in range(q0, q1):
-                    cj[p, q] = plane[p * stride_h + r - pad_h, q * stride_w + s - pad_w]
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _im2col(cols, x, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
+    # x is (m,C,H,W); cols is (C*R*S, m*P*Q), laid out as in the module's docstring
+    m, C, H, W = x.shape
+    PQ = P * Q
+    for ic in numba.prange(m * C):
+        i, c = ic // C, ic % C
+        plane = x[i, c]
+        for r in range(R):
+            p0, p1 = _span(r - pad_h, stride_h, H, P)
+            for s in range(S):
+                q0, q1 = _span(s - pad_w, stride_w, W, Q)
+                dst = cols[(c * R + r) * S + s, i * PQ:(i + 1) * PQ]
+                if p1 - p0 < P or q1 - q0 < Q:
+                    dst[:] = 0
+                w0, n = q0 * stride_w + s - pad_w, q1 - q0
+                for p in range(p0, p1):
+                    src = plane[p * stride_h + r - pad_h, w0:w0 + (n - 1) * stride_w + 1]
+                    out = dst[p * Q + q0:p * Q + q1]
+                    if stride_w == 1:  # loops from 0 over views: no negative-index checks
+                        for q in range(n):
+                            out[q] = src[q]
+                    else:
+                        for q in range(n):
+                            out[q] = src[q * stride_w]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def conv2d_forward(y, x, w, b, stride_h, stride_w, pad_h, pad_w):
-    # x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q)
-    N, C, H, W = x.shape
-    K, _, R, S = w.shape
-    P, Q = y.shape[2], y.shape[3]
-    J = C * R * S
-    wf = w.reshape(K, J)
-    n_kt = (K + K_TILE - 1) // K_TILE
-    for tile in numba.prange(N * n_kt):
-        n, k0 = tile // n_kt, (tile % n_kt) * K_TILE
-        col = np.empty((J, P, Q), y.dtype)
-        for c in range(C):
-            _im2col(col, c * R * S, x[n, c], R, S, stride_h, stride_w, pad_h, pad_w)
-        colf = col.reshape(J, P * Q)
-        yf = y[n].reshape(K, P * Q)
-        for k in range(k0, min(k0 + K_TILE, K)):
-            yk = yf[k]
-            yk.fill(0)
-            for j in range(J):
-                wv, cj = wf[k, j], colf[j]
-                for i in range(P * Q):
-                    yk[i] += wv * cj[i]
-            for i in range(P * Q):
-                yk[i] += b[k]
+def _col2im(dx, dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
+    # dx[i, c] = the sum of dcols' rows (c, r, s) over the taps that read each of its pixels
+    m, C, H, W = dx.shape
+    PQ = P * Q
+    for ic in numba.prange(m * C):
+        i, c = ic // C, ic % C
+        plane = dx[i, c]
+        plane[:] = 0
+        for r in range(R):
+            p0, p1 = _span(r - pad_h, stride_h, H, P)
+            for s in range(S):
+                q0, q1 = _span(s - pad_w, stride_w, W, Q)
+                src = dcols[(c * R + r) * S + s, i * PQ:(i + 1) * PQ]
+                w0, n = q0 * stride_w + s - pad_w, q1 - q0
+                for p in range(p0, p1):
+                    dst = plane[p * stride_h + r - pad_h, w0:w0 + (n - 1) * stride_w + 1]
+                    part = src[p * Q + q0:p * Q + q1]
+                    if stride_w == 1:
+                        for q in range(n):
+                            dst[q] += part[q]
+                    else:
+                        for q in range(n):
+                            dst[q * stride_w] += part[q]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
-    # dy is (N,K,P,Q); dx like x (N,C,H,W) or of size 0 (not wanted), dw like w (K,C,R,S), db (K,)
-    N, C, H, W = x.shape
-    K, _, R, S = w.shape
-    P, Q = dy.shape[2], dy.shape[3]
-    wf, dwf = w.reshape(K, C, R * S), dw.reshape(K, C, R * S)
-    dyf = dy.reshape(N, K, P * Q)
-    if dx.size:  # dx of size 0: not wanted
-        for nc in numba.prange(N * C):
-            n, c = nc // C, nc % C
-            dcol = np.zeros((R * S, P * Q), dx.dtype)
-            for k in range(K):
-                g = dyf[n, k]
-                for j in range(R * S):
-                    wv, dj = wf[k, c, j], dcol[j]
-                    for i in range(P * Q):
-                        dj[i] += wv * g[i]
-            plane = dx[n, c]
-            plane.fill(0)
-            for r in range(R):
-                p0, p1 = _span(r - pad_h, stride_h, H, P)
-                for s in range(S):
-                    q0, q1 = _span(s - pad_w, stride_w, W, Q)
-                    dj = dcol[r * S + s]
-                    for p in range(p0, p1):
-                        for q in range(q0, q1):
-                            plane[p * stride_h + r - pad_h, q * stride_w + s - pad_w] += dj[p * Q + q]
-    n_kt = (K + K_TILE - 1) // K_TILE
-    for tile in numba.prange(C * n_kt):
-        c, k0 = tile // n_kt, (tile % n_kt) * K_TILE
-        k1 = min(k0 + K_TILE, K)
-        col = np.empty((R * S, P, Q), dw.dtype)
-        colf = col.reshape(R * S, P * Q)
-        acc = np.zeros((k1 - k0, R * S, P * Q), dw.dtype)
-        for n in range(N):
-            _im2col(col, 0, x[n, c], R, S, stride_h, stride_w, pad_h, pad_w)
-            for k in range(k0, k1):
-                g = dyf[n, k]
-                for j in range(R * S):
-                    a, cj = acc[k - k0, j], colf[j]
-                    for i in range(P * Q):
-                        a[i] += g[i] * cj[i]
-        for k in range(k0, k1):
-            for j in range(R * S):
-                total = dw.dtype.type(0)
-                for i in range(P * Q):
-                    total += acc[k - k0, j, i]
-                dwf[k, c, j] = total
-    for k in range(K):  # serial: a small share of the work
-        total = db.dtype.type(0)
-        for n in range(N):
-            for i in range(P * Q):
-                total += dyf[n, k, i]
-        db[k] = total
+def _scatter_bias(y, t, b):
+    # y[i, k] = t[k, i*P*Q:(i+1)*P*Q] + b[k], y (m,K,P,Q) and t (K, m*P*Q)
+    m, K = y.shape[0], y.shape[1]
+    PQ = y.shape[2] * y.shape[3]
+    for ik in numba.prange(m * K):
+        i, k = ik // K, ik % K
+        yk, tk, bk = y[i, k].reshape(PQ), t[k, i * PQ:(i + 1) * PQ], b[k]
+        for j in range(PQ):
+            yk[j] = tk[j] + bk
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _gather(dyc, dy):
+    # dyc[k, i*P*Q:(i+1)*P*Q] = dy[i, k], dy (m,K,P,Q) and dyc (K, m*P*Q)
+    m, K = dy.shape[0], dy.shape[1]
+    PQ = dy.shape[2] * dy.shape[3]
+    for ik in numba.prange(m * K):
+        i, k = ik // K, ik % K
+        dyc[k, i * PQ:(i + 1) * PQ] = dy[i, k].reshape(PQ)

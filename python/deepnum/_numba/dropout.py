@@ -16,31 +16,56 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _UNIT = 2.0 ** -53  # top 53 bits -> [0, 1)
 
 
+PARALLEL = 1 << 14  # elements from which the loops run in parallel
+
+
 def dropout_forward(y, mask, x, p, seed):
-    _dropout_forward(y.reshape(-1), mask.reshape(-1), x.reshape(-1), p, np.uint64(seed))
+    f = _dropout_forward_parallel if x.size >= PARALLEL else _dropout_forward
+    f(y.reshape(-1), mask.reshape(-1), x.reshape(-1), p, np.uint64(seed))
 
 
 def dropout_backward(dx, dy, mask):
-    _dropout_backward(dx.reshape(-1), dy.reshape(-1), mask.reshape(-1))
+    f = _dropout_backward_parallel if dy.size >= PARALLEL else _dropout_backward
+    f(dx.reshape(-1), dy.reshape(-1), mask.reshape(-1))
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
+def _keep(i, p, seed):
+    # whether element i is kept
+    z = seed + np.uint64(i + 1) * GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * _UNIT >= p
+
+
+@numba.njit(cache=True, nogil=True)
 def _dropout_forward(y, mask, x, p, seed):
     # y, mask and x are flat (n,); seed is uint64
     t = x.dtype.type
     keep, drop = t(1.0 / (1.0 - p)), t(0)
-    for i in numba.prange(x.size):
-        z = seed + np.uint64(i + 1) * GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-        u = np.float64(z >> np.uint64(11)) * _UNIT
-        mask[i] = keep if u >= p else drop
+    for i in range(x.size):
+        mask[i] = keep if _keep(i, p, seed) else drop
         y[i] = x[i] * mask[i]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
+def _dropout_forward_parallel(y, mask, x, p, seed):
+    t = x.dtype.type
+    keep, drop = t(1.0 / (1.0 - p)), t(0)
+    for i in numba.prange(x.size):
+        mask[i] = keep if _keep(i, p, seed) else drop
+        y[i] = x[i] * mask[i]
+
+
+@numba.njit(cache=True, nogil=True)
 def _dropout_backward(dx, dy, mask):
     # dx, dy and mask are flat (n,)
+    for i in range(dy.size):
+        dx[i] = dy[i] * mask[i]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _dropout_backward_parallel(dx, dy, mask):
     for i in numba.prange(dy.size):
         dx[i] = dy[i] * mask[i]

@@ -16,6 +16,7 @@ steps (parallel over rows or elements), as linear.py does. Gradients are written
 import numba
 import numpy as np
 
+from .activation_math import sigmoid_, tanh_
 from .gemm import gemm
 
 
@@ -64,15 +65,14 @@ def rnn_backward(dx, dh0, dw_xh, dw_hh, db_h, h_all, dh_all, x, h0, w_xh, w_hh, 
 def _forward_step(h, hw, b, act):
     # h (N,H) holds x_t·w_xh on entry; h = act((h + hw) + b)
     N, H = h.shape
-    t = h.dtype.type
-    one, zero = t(1), t(0)
+    zero = h.dtype.type(0)
     for i in numba.prange(N):
         for j in range(H):
             z = (h[i, j] + hw[i, j]) + b[j]
             if act == 1:
-                z = one / (one + np.exp(-z))  # exp(-z) = inf gives the right limit, 0
+                z = sigmoid_(z)
             elif act == 2:
-                z = np.tanh(z)
+                z = tanh_(z)
             elif act == 3:
                 z = zero if z <= 0 else z
             h[i, j] = z

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")  # no ZeroDivisionError branches
 def softmax_nll_forward(probs, logits, labels):
     # logits and probs are (N,n_classes), labels (N,); returns the mean loss as a float
     N, n_classes = logits.shape
@@ -34,7 +34,7 @@ def softmax_nll_forward(probs, logits, labels):
     return total / N
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def softmax_nll_backward(dlogits, probs, labels):
     # probs and dlogits are (N,n_classes), labels (N,)
     N, n_classes = probs.shape
