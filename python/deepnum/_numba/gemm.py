@@ -184,8 +184,11 @@ def _axpy_tile(c, a, b, trans_a, accumulate, i0, i1, j0, j1):
         while i + 4 <= i1:
             _axpy4(c[i, j0:j1], c[i + 1, j0:j1], c[i + 2, j0:j1], c[i + 3, j0:j1], a, trans_a, i, b, j0, j1, k0, k1)
             i += 4
-        for r in range(i, i1):
-            _axpy1(c[r, j0:j1], a, trans_a, r, b, j0, j1, k0, k1)
+        if i + 2 <= i1:
+            _axpy2(c[i, j0:j1], c[i + 1, j0:j1], a, trans_a, i, b, j0, j1, k0, k1)
+            i += 2
+        if i < i1:
+            _axpy1(c[i, j0:j1], a, trans_a, i, b, j0, j1, k0, k1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -219,6 +222,25 @@ def _axpy4(c0, c1, c2, c3, a, trans_a, i, b, j0, j1, k0, k1):
             c1[j] += a1 * bk[j]
             c2[j] += a2 * bk[j]
             c3[j] += a3 * bk[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _axpy2(c0, c1, a, trans_a, i, b, j0, j1, k0, k1):
+    # row r of c += op(a)[i + r, k0:k1] · b[k0:k1, j0:j1] for r < 2, the sums grouped as in _axpy4
+    k = k0
+    while k + 4 <= k1:
+        b0, b1, b2, b3 = b[k, j0:j1], b[k + 1, j0:j1], b[k + 2, j0:j1], b[k + 3, j0:j1]
+        a00, a01, a02, a03 = _a(a, trans_a, i, k), _a(a, trans_a, i, k + 1), _a(a, trans_a, i, k + 2), _a(a, trans_a, i, k + 3)
+        a10, a11, a12, a13 = _a(a, trans_a, i + 1, k), _a(a, trans_a, i + 1, k + 1), _a(a, trans_a, i + 1, k + 2), _a(a, trans_a, i + 1, k + 3)
+        for j in range(j1 - j0):
+            c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
+            c1[j] += a10 * b0[j] + a11 * b1[j] + a12 * b2[j] + a13 * b3[j]
+        k += 4
+    for k in range(k, k1):
+        bk, a0, a1 = b[k, j0:j1], _a(a, trans_a, i, k), _a(a, trans_a, i + 1, k)
+        for j in range(j1 - j0):
+            c0[j] += a0 * bk[j]
+            c1[j] += a1 * bk[j]
 
 
 @numba.njit(cache=True, nogil=True)
