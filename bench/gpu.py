@@ -375,7 +375,6 @@ def run_epochs(mode, only, log):
     rows = []
     for name, label, recipe_name, recipe, batch, x, y, n, per_segment, scale, want in \
             workload_inputs(WORKLOADS, mode, only):
-        line = []
         for impl in ("cuda", "torch", "cpp"):
             row = {"kind": "epoch", "name": name, "workload": label, "recipe": recipe_name, "batch": batch,
                    "impl": impl, "samples": n, "scale": scale}

@@ -25,7 +25,8 @@ KERNEL_TARGETS = (  # (kernels, pattern on benchmark names, compared with, minim
 )
 
 
-GAPS = Path(__file__).with_name("GAPS.md")  # causes and next steps of the unmet targets, written by hand
+GAPS = Path(__file__).with_name("GAPS.md")  # causes and next steps of the unmet targets, written by hand (the
+# AVX-512 machine's; python -m bench --gaps names another machine's)
 
 
 def fmt_time(seconds):
@@ -136,13 +137,15 @@ def markdown(result):
                    f"warm-up (Numba compilation, first touch) excluded; micro: median of {settings['repeats']} "
                    f"samples of ≥ {settings['min_time'] * 1e3:g} ms each; epochs: the samples timed (column "
                    f"'measured on') in {settings['epoch_segments']} segments, each scaled to 50,000 samples, "
-                   f"median; ± is half the interquartile range"],
+                   f"median; ± is half the interquartile range"
+                   + (f"; {result['rounds']} rounds of these processes, in turn, and each benchmark's median round"
+                      if result.get("rounds", 1) > 1 else "")],
         ["speed-ups", "the other implementation's median time ÷ deepnum's, both from this run: > 1 means deepnum "
                       "is faster"],
     ])
     out += _targets(groups, threads)
-    if GAPS.exists():
-        out += [GAPS.read_text().rstrip(), ""]
+    if result.get("gaps"):
+        out += [result["gaps"], ""]
     out += ["## End-to-end: time per 50,000-sample training epoch", ""]
     out += _results(groups["epoch"], [("measured on", _samples)])
     out += ["## Micro-benchmarks", "",
@@ -155,11 +158,22 @@ def markdown(result):
     return "\n".join(out)
 
 
-def merge(runs, command):
-    """One result from the runs at each thread count (``bench.run.measure``)."""
+def merge(runs, command, rounds=1, gaps=GAPS):
+    """One result from the runs at each thread count (``bench.run.measure``). A benchmark measured in several
+    rounds (``python -m bench --rounds``) keeps the round whose median is the median of the rounds' medians
+    (the lower one of the middle two for an even count), with every round's median in ``round_medians``."""
+    measured = {}
+    for run in runs:
+        for row in run["rows"]:
+            measured.setdefault((row["kind"], row["name"], row["impl"], row["threads"]), []).append(row)
+    rows = []
+    for same in measured.values():
+        kept = sorted(same, key=lambda row: row["median"])[(len(same) - 1) // 2]
+        rows.append(kept if len(same) == 1 else {**kept, "round_medians": [row["median"] for row in same]})
     return {"command": command, "mode": runs[0]["mode"], "settings": runs[0]["settings"],
+            "rounds": rounds,
             "threads": sorted({run["threads"] for run in runs}), "environment": runs[0]["environment"],
-            "rows": [row for run in runs for row in run["rows"]]}
+            "gaps": gaps.read_text().rstrip() if gaps and gaps.exists() else None, "rows": rows}
 
 
 def write(result, md_path, json_path):

@@ -48,6 +48,35 @@ def _epoch(name, batch, impl, median):
     return _timed("epoch", name, impl, median, batch=batch, samples=20_000, workload=name.split()[1])
 
 
+def test_merge_keeps_each_benchmarks_median_round(tmp_path, monkeypatch):
+    """python -m bench --rounds 3: per (benchmark, impl, threads), the round with the middle median is kept,
+    with all three medians beside it; the report says how it was made and includes the --gaps text."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    from bench import report
+
+    env = {"date": "2026-12-07 06:00", "cpu": "a CPU", "simd": ["avx2", "fma"], "cores": 2, "load_average": 0.1,
+           "python": "3.11", "numpy": "2.4", "blas": "openblas", "numba": "0.68", "torch": None,
+           "deepnum": "0.1.0", "commit": "abc1234"}
+    settings = {"repeats": 10, "min_time": 0.02, "epoch_segments": 5}
+
+    def run(impl, median):
+        return {"environment": env, "mode": "full", "settings": settings, "threads": 2,
+                "rows": [_epoch("epoch logistic b600", 600, impl, median) | {"threads": 2}]}
+
+    gaps = tmp_path / "GAPS-other.md"
+    gaps.write_text("### Targets not met here\n\nBecause.")
+    runs = [run("cpp", 0.012), run("numpy", 0.03), run("cpp", 0.010), run("numpy", 0.05), run("cpp", 0.011),
+            run("numpy", 0.02)]
+    result = report.merge(runs, "python -m bench --rounds 3", rounds=3, gaps=gaps)
+    kept = {row["impl"]: row for row in result["rows"]}
+    assert len(result["rows"]) == 2
+    assert kept["cpp"]["median"] == 0.011 and kept["cpp"]["round_medians"] == [0.012, 0.010, 0.011]
+    assert kept["numpy"]["median"] == 0.03
+    md = report.markdown(result)
+    assert "3 rounds of these processes" in md and "Because." in md
+    assert "3 rounds" not in report.markdown(report.merge(runs[:2], "one round", gaps=gaps))
+
+
 def test_gpu_report_from_a_fake_run(tmp_path, monkeypatch):
     """bench.gpu_report on a made-up bench.gpu result: the targets, each table, and rows that did not run."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
