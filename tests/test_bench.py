@@ -75,6 +75,14 @@ def test_merge_keeps_each_benchmarks_median_round(tmp_path, monkeypatch):
     md = report.markdown(result)
     assert "3 rounds of these processes" in md and "Because." in md
     assert "3 rounds" not in report.markdown(report.merge(runs[:2], "one round", gaps=gaps))
+    assert "| numba on every seed workload |" not in md  # no numba rows, no numba targets
+
+    report.write(result, tmp_path / "R.md", tmp_path / "R.json")
+    gaps.write_text("### Targets not met here\n\nBecause, rewritten.")
+    report.main([str(tmp_path / "R.json"), "--md", str(tmp_path / "again.md"), "--gaps", str(gaps)])
+    again = (tmp_path / "again.md").read_text()
+    assert "Because, rewritten." in again and "Because.\n" not in again
+    assert again.replace("Because, rewritten.", "Because.") == md
 
 
 def test_gpu_report_from_a_fake_run(tmp_path, monkeypatch):
