@@ -4,6 +4,7 @@ Cases (inputs, forward, backward) are in opcases.py. The NumPy reference backend
 oracle; the reference itself is checked against finite differences like every backend.
 """
 import contextlib
+import importlib
 
 import numpy as np
 import pytest
@@ -484,9 +485,11 @@ def test_softmax_nll_huge_logits(backend, dtype):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("shape", [(6, 1, 2), (9, 70, 5), (40, 3, 33), (70, 80, 90)])
+@pytest.mark.parametrize("shape", [(6, 1, 2), (9, 70, 5), (40, 3, 33), (70, 80, 90), (50, 70, 7), (5, 1100, 34)])
 def test_gemm_nan_and_inf_stay_in_their_row(backend, trans_a, trans_b, shape):
-    """A NaN or inf in row i of op(a) reaches row i of c only (in every block and path of the kernels)."""
+    """A NaN or inf in row i of op(a) reaches row i of c only (in every block and path of the kernels: the
+    shapes reach numba's dot and axpy loops with and without copies, its transposed path for few columns,
+    two k slices of the dot loop and the rows left after the groups of 4)."""
     M, K, N = shape
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
@@ -495,6 +498,21 @@ def test_gemm_nan_and_inf_stay_in_their_row(backend, trans_a, trans_b, shape):
                 np.ascontiguousarray(b.T) if trans_b else b, trans_a, trans_b)
     assert np.isnan(c[0]).all() and not np.isfinite(c[M - 1]).any()
     np.testing.assert_allclose(c[1:M - 1], (a @ b)[1:M - 1], rtol=1e-12, atol=1e-12)
+
+
+def test_numba_conv2d_in_chunks_of_images(monkeypatch):
+    """numba's conv2d cuts a large batch into chunks of images (dw and db summed chunk after chunk): with one
+    image per chunk it still gives the reference's outputs and gradients, with stride and padding."""
+    monkeypatch.setattr(importlib.import_module("deepnum._numba.conv2d"), "CHUNK", 1)
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((5, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    dy = rng.standard_normal((5, 4, 5, 9))
+    got, want = ({"y": call_on(backend, ops.conv2d_forward, x, w, b, (2, 1), (1, 1)),
+                  "grads": call_on(backend, ops.conv2d_backward, dy, x, w, (2, 1), (1, 1))}
+                 for backend in ("numba", "numpy"))
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-12, atol=1e-12)
+    for g, r in zip(got["grads"], want["grads"]):
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
