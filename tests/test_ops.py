@@ -516,6 +516,21 @@ def test_numba_conv2d_in_chunks_of_images(monkeypatch):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("size, stride", [(2, 2), (3, 2), (2, 1)])
+def test_max_pool_ties_nan_and_inf(backend, size, stride):
+    """Windows with ties (the first in row-major order wins), NaN (the first NaN wins), inf - inf and -inf
+    everywhere: argmax and y as the reference's, 2x2 windows at stride 2 (numba's branch-free rows) included."""
+    x = np.random.default_rng(4).integers(-2, 3, (2, 3, 8, 10)).astype(np.float32)  # many ties
+    x[0, 0, 0, 1] = x[0, 1, 3, 3] = x[0, 1, 2, 2] = np.nan
+    x[1, 0, 4, 4], x[1, 0, 4, 5] = np.inf, -np.inf
+    x[1, 2, :2, :2] = -np.inf
+    got = call_on(backend, ops.max_pool2d_forward, x, size, stride)
+    want = call_on("numpy", ops.max_pool2d_forward, x, size, stride)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_sigmoid_saturates_without_nan(backend):
     x = np.array([-1e4, -100.0, 0.0, 100.0, 1e4])
     y = call_on(backend, ops.activation_forward, "sigmoid", x)
