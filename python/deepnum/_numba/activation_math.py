@@ -3,7 +3,8 @@
 float32: the branch-free Cephes tanhf / expf of activation_math.h (within 2 ulp over the whole range; inf and
 NaN as np.tanh and 1/(1+exp(-x))), so that the loops calling them vectorize: Numba's np.tanh and np.exp call
 the C library once per element (np.tanh about 10 ns per element on an AVX2 core). float64: np.tanh and np.exp.
-``tanh_`` and ``sigmoid_`` pick the version by the argument's type when a kernel is compiled. The functions
+``tanh_`` and ``sigmoid_`` pick the version by the argument's type when a kernel is compiled (and are cached with
+that kernel). The functions
 that divide use error_model="numpy" (x / 0 is inf, as in NumPy): Python's ZeroDivisionError check is a branch
 that keeps a loop from vectorizing.
 """
@@ -79,14 +80,14 @@ def sigmoid_(x):
     raise NotImplementedError("sigmoid_ is for jitted code")
 
 
-@overload(tanh_, jit_options={"cache": True, "error_model": "numpy"})
+@overload(tanh_, jit_options={"error_model": "numpy"})
 def _tanh_impl(x):
     if x == types.float32:
         return lambda x: _tanh32(x)
     return lambda x: np.tanh(x)
 
 
-@overload(sigmoid_, jit_options={"cache": True, "error_model": "numpy"})
+@overload(sigmoid_, jit_options={"error_model": "numpy"})
 def _sigmoid_impl(x):
     if x == types.float32:
         return lambda x: _sigmoid32(x)
