@@ -17,9 +17,8 @@ nests come close, each register-blocked so that one load serves several products
 k or few rows (small batches). A product with few columns and more rows (N < 32 ≤ M) is computed
 as c.T = op(b).T · op(a).T into a buffer, so that the long loop runs along M.
 
-c is cut into (MB, NB) tiles, computed in parallel by ``gemm`` (one tile per iteration; on the
-calling thread below MIN_PARALLEL multiply-adds) or in order by ``gemm_serial`` (for callers that
-are parallel themselves). Every element of c is summed in a fixed order by one iteration, so
+c is cut into tiles, computed in parallel (one tile per iteration; on the calling thread below
+MIN_PARALLEL multiply-adds). Every element of c is summed in a fixed order by one iteration, so
 the result does not depend on the thread count.
 """
 import numba
@@ -35,15 +34,6 @@ DOT = {"reassoc", "contract"}  # fastmath flags of the dot loops: sums in vector
 
 def gemm(c, a, b, trans_a, trans_b, accumulate=False):
     """c = op(a)·op(b) (or c += with accumulate), in parallel over tiles of c when it pays."""
-    _gemm(c, a, b, trans_a, trans_b, accumulate, True)
-
-
-def gemm_serial(c, a, b, trans_a, trans_b, accumulate=False):
-    """As gemm, on the calling thread."""
-    _gemm(c, a, b, trans_a, trans_b, accumulate, False)
-
-
-def _gemm(c, a, b, trans_a, trans_b, accumulate, parallel):
     M, N = c.shape
     K = a.shape[0] if trans_a else a.shape[1]
     if M == 0 or N == 0:
@@ -54,13 +44,13 @@ def _gemm(c, a, b, trans_a, trans_b, accumulate, parallel):
         return
     if N < NARROW <= M:
         t = np.empty((N, M), c.dtype)
-        _gemm(t, b, a, not trans_b, not trans_a, False, parallel)
+        gemm(t, b, a, not trans_b, not trans_a)
         if accumulate:
             c += t.T
         else:
             c[...] = t.T
         return
-    parallel = parallel and M * N * K >= MIN_PARALLEL
+    parallel = M * N * K >= MIN_PARALLEL
     if _plan(M, N, K, trans_a, trans_b) == "dot":
         rows = np.ascontiguousarray(a.T) if trans_a else a  # op(a), (M,K)
         cols = b if trans_b else np.ascontiguousarray(b.T)  # op(b).T, (N,K)
