@@ -77,57 +77,51 @@ def _span(offset, stride, size, n_out):
     return lo, max(lo, hi)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
 def _im2col(cols, x, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
     # x is (m,C,H,W); cols is (C*R*S, m*P*Q), laid out as in the module's docstring
-    m, C, H, W = x.shape
-    PQ = P * Q
-    for ic in numba.prange(m * C):
-        i, c = ic // C, ic % C
-        plane = x[i, c]
-        for r in range(R):
-            p0, p1 = _span(r - pad_h, stride_h, H, P)
-            for s in range(S):
-                q0, q1 = _span(s - pad_w, stride_w, W, Q)
-                dst = cols[(c * R + r) * S + s, i * PQ:(i + 1) * PQ]
-                if p1 - p0 < P or q1 - q0 < Q:
-                    dst[:] = 0
-                w0, n = q0 * stride_w + s - pad_w, q1 - q0
-                for p in range(p0, p1):
-                    src = plane[p * stride_h + r - pad_h, w0:w0 + (n - 1) * stride_w + 1]
-                    out = dst[p * Q + q0:p * Q + q1]
-                    if stride_w == 1:  # loops from 0 over views: no negative-index checks
-                        for q in range(n):
-                            out[q] = src[q]
-                    else:
-                        for q in range(n):
-                            out[q] = src[q * stride_w]
+    _patches(cols, x, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, False)
+
+
+def _col2im(dx, dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
+    # dx[i, c] = the sum of dcols' rows (c, r, s) over the taps that read each of its pixels
+    _patches(dcols, dx, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, True)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _col2im(dx, dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
-    # dx[i, c] = the sum of dcols' rows (c, r, s) over the taps that read each of its pixels
-    m, C, H, W = dx.shape
+def _patches(cols, planes, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, back):
+    # every tap (c, r, s) of every image i: its row segment of cols and the pixels of planes[i, c] it reads;
+    # cols = those pixels (0 in the padding), or with back, planes = the sum of the segments over the taps
+    m, C, H, W = planes.shape
     PQ = P * Q
     for ic in numba.prange(m * C):
         i, c = ic // C, ic % C
-        plane = dx[i, c]
-        plane[:] = 0
+        plane = planes[i, c]
+        if back:
+            plane[:] = 0
         for r in range(R):
             p0, p1 = _span(r - pad_h, stride_h, H, P)
             for s in range(S):
                 q0, q1 = _span(s - pad_w, stride_w, W, Q)
-                src = dcols[(c * R + r) * S + s, i * PQ:(i + 1) * PQ]
+                seg = cols[(c * R + r) * S + s, i * PQ:(i + 1) * PQ]
+                if not back and (p1 - p0 < P or q1 - q0 < Q):
+                    seg[:] = 0
                 w0, n = q0 * stride_w + s - pad_w, q1 - q0
                 for p in range(p0, p1):
-                    dst = plane[p * stride_h + r - pad_h, w0:w0 + (n - 1) * stride_w + 1]
-                    part = src[p * Q + q0:p * Q + q1]
-                    if stride_w == 1:
+                    pixels = plane[p * stride_h + r - pad_h, w0:w0 + (n - 1) * stride_w + 1]
+                    part = seg[p * Q + q0:p * Q + q1]
+                    # loops from 0 over views: no negative-index checks, so they vectorize
+                    if back and stride_w == 1:
                         for q in range(n):
-                            dst[q] += part[q]
+                            pixels[q] += part[q]
+                    elif back:
+                        for q in range(n):
+                            pixels[q * stride_w] += part[q]
+                    elif stride_w == 1:
+                        for q in range(n):
+                            part[q] = pixels[q]
                     else:
                         for q in range(n):
-                            dst[q * stride_w] += part[q]
+                            part[q] = pixels[q * stride_w]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -56,16 +56,19 @@ def gemm(c, a, b, trans_a, trans_b, accumulate=False):
         cols = b if trans_b else np.ascontiguousarray(b.T)  # op(b).T, (N,K)
         (_dot_parallel if parallel else _dot_tiles)(c, rows, cols, accumulate)
     else:
-        (_axpy_parallel if parallel else _axpy_tiles)(c, a, b, trans_a, accumulate)
+        op_a = a.T if trans_a else a  # a view: its elements are read one at a time
+        (_axpy_parallel if parallel else _axpy_tiles)(c, op_a, b, accumulate)
 
 
 def _plan(M, N, K, trans_a, trans_b):
     """'dot' or 'axpy' for an (M,K)·(K,N) product with these transposes."""
+    if trans_b:  # axpy runs along rows of b as stored
+        return "dot"
     if K < DOT_MIN:
-        return "axpy" if not trans_b else "dot"
-    copies = (M * K if trans_a else 0) + (0 if trans_b else K * N)
+        return "axpy"
+    copies = (M * K if trans_a else 0) + K * N
     # measured per AVX2 core: a copied element ~1 ns, dot ~25 multiply-adds per ns, axpy ~15
-    return "dot" if copies * 60 <= M * N * K or trans_b else "axpy"
+    return "dot" if copies * 60 <= M * N * K else "axpy"
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -145,24 +148,24 @@ def _dot(x, y, k0, k1):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _axpy_parallel(c, a, b, trans_a, accumulate):
+def _axpy_parallel(c, a, b, accumulate):
     M, N = c.shape
     n_jb = (N + NB - 1) // NB
     for tile in numba.prange(((M + MB - 1) // MB) * n_jb):
         i0, j0 = (tile // n_jb) * MB, (tile % n_jb) * NB
-        _axpy_tile(c, a, b, trans_a, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N))
+        _axpy_tile(c, a, b, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N))
 
 
 @numba.njit(cache=True, nogil=True)
-def _axpy_tiles(c, a, b, trans_a, accumulate):
+def _axpy_tiles(c, a, b, accumulate):
     M, N = c.shape
     for i0 in range(0, M, MB):
         for j0 in range(0, N, NB):
-            _axpy_tile(c, a, b, trans_a, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N))
+            _axpy_tile(c, a, b, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N))
 
 
 @numba.njit(cache=True, nogil=True)
-def _axpy_tile(c, a, b, trans_a, accumulate, i0, i1, j0, j1):
+def _axpy_tile(c, a, b, accumulate, i0, i1, j0, j1):
     # c[i0:i1, j0:j1] (+)= op(a)[i0:i1, :] · b[:, j0:j1], k in KC slices (b's block stays in cache)
     K = b.shape[0]
     if not accumulate:
@@ -172,32 +175,26 @@ def _axpy_tile(c, a, b, trans_a, accumulate, i0, i1, j0, j1):
         k1 = min(k0 + KC, K)
         i = i0
         while i + 4 <= i1:
-            _axpy4(c[i, j0:j1], c[i + 1, j0:j1], c[i + 2, j0:j1], c[i + 3, j0:j1], a, trans_a, i, b, j0, j1, k0, k1)
+            _axpy4(c[i, j0:j1], c[i + 1, j0:j1], c[i + 2, j0:j1], c[i + 3, j0:j1], a, i, b, j0, j1, k0, k1)
             i += 4
         if i + 2 <= i1:
-            _axpy2(c[i, j0:j1], c[i + 1, j0:j1], a, trans_a, i, b, j0, j1, k0, k1)
+            _axpy2(c[i, j0:j1], c[i + 1, j0:j1], a, i, b, j0, j1, k0, k1)
             i += 2
         if i < i1:
-            _axpy1(c[i, j0:j1], a, trans_a, i, b, j0, j1, k0, k1)
+            _axpy1(c[i, j0:j1], a, i, b, j0, j1, k0, k1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _a(a, trans_a, i, k):
-    # op(a)[i, k]
-    return a[k, i] if trans_a else a[i, k]
-
-
-@numba.njit(cache=True, nogil=True)
-def _axpy4(c0, c1, c2, c3, a, trans_a, i, b, j0, j1, k0, k1):
-    # row r of c += op(a)[i + r, k0:k1] · b[k0:k1, j0:j1] for r < 4 (rows of c passed one by one:
+def _axpy4(c0, c1, c2, c3, a, i, b, j0, j1, k0, k1):
+    # row r of c += a[i + r, k0:k1] · b[k0:k1, j0:j1] for r < 4 (rows of c passed one by one:
     # a row of a C array slices as a C array)
     k = k0
     while k + 4 <= k1:
         b0, b1, b2, b3 = b[k, j0:j1], b[k + 1, j0:j1], b[k + 2, j0:j1], b[k + 3, j0:j1]
-        a00, a01, a02, a03 = _a(a, trans_a, i, k), _a(a, trans_a, i, k + 1), _a(a, trans_a, i, k + 2), _a(a, trans_a, i, k + 3)
-        a10, a11, a12, a13 = _a(a, trans_a, i + 1, k), _a(a, trans_a, i + 1, k + 1), _a(a, trans_a, i + 1, k + 2), _a(a, trans_a, i + 1, k + 3)
-        a20, a21, a22, a23 = _a(a, trans_a, i + 2, k), _a(a, trans_a, i + 2, k + 1), _a(a, trans_a, i + 2, k + 2), _a(a, trans_a, i + 2, k + 3)
-        a30, a31, a32, a33 = _a(a, trans_a, i + 3, k), _a(a, trans_a, i + 3, k + 1), _a(a, trans_a, i + 3, k + 2), _a(a, trans_a, i + 3, k + 3)
+        a00, a01, a02, a03 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+        a10, a11, a12, a13 = a[i + 1, k], a[i + 1, k + 1], a[i + 1, k + 2], a[i + 1, k + 3]
+        a20, a21, a22, a23 = a[i + 2, k], a[i + 2, k + 1], a[i + 2, k + 2], a[i + 2, k + 3]
+        a30, a31, a32, a33 = a[i + 3, k], a[i + 3, k + 1], a[i + 3, k + 2], a[i + 3, k + 3]
         for j in range(j1 - j0):
             c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
             c1[j] += a10 * b0[j] + a11 * b1[j] + a12 * b2[j] + a13 * b3[j]
@@ -206,7 +203,7 @@ def _axpy4(c0, c1, c2, c3, a, trans_a, i, b, j0, j1, k0, k1):
         k += 4
     for k in range(k, k1):
         bk = b[k, j0:j1]
-        a0, a1, a2, a3 = _a(a, trans_a, i, k), _a(a, trans_a, i + 1, k), _a(a, trans_a, i + 2, k), _a(a, trans_a, i + 3, k)
+        a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
         for j in range(j1 - j0):
             c0[j] += a0 * bk[j]
             c1[j] += a1 * bk[j]
@@ -215,35 +212,35 @@ def _axpy4(c0, c1, c2, c3, a, trans_a, i, b, j0, j1, k0, k1):
 
 
 @numba.njit(cache=True, nogil=True)
-def _axpy2(c0, c1, a, trans_a, i, b, j0, j1, k0, k1):
-    # row r of c += op(a)[i + r, k0:k1] · b[k0:k1, j0:j1] for r < 2, the sums grouped as in _axpy4
+def _axpy2(c0, c1, a, i, b, j0, j1, k0, k1):
+    # row r of c += a[i + r, k0:k1] · b[k0:k1, j0:j1] for r < 2, the sums grouped as in _axpy4
     k = k0
     while k + 4 <= k1:
         b0, b1, b2, b3 = b[k, j0:j1], b[k + 1, j0:j1], b[k + 2, j0:j1], b[k + 3, j0:j1]
-        a00, a01, a02, a03 = _a(a, trans_a, i, k), _a(a, trans_a, i, k + 1), _a(a, trans_a, i, k + 2), _a(a, trans_a, i, k + 3)
-        a10, a11, a12, a13 = _a(a, trans_a, i + 1, k), _a(a, trans_a, i + 1, k + 1), _a(a, trans_a, i + 1, k + 2), _a(a, trans_a, i + 1, k + 3)
+        a00, a01, a02, a03 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+        a10, a11, a12, a13 = a[i + 1, k], a[i + 1, k + 1], a[i + 1, k + 2], a[i + 1, k + 3]
         for j in range(j1 - j0):
             c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
             c1[j] += a10 * b0[j] + a11 * b1[j] + a12 * b2[j] + a13 * b3[j]
         k += 4
     for k in range(k, k1):
-        bk, a0, a1 = b[k, j0:j1], _a(a, trans_a, i, k), _a(a, trans_a, i + 1, k)
+        bk, a0, a1 = b[k, j0:j1], a[i, k], a[i + 1, k]
         for j in range(j1 - j0):
             c0[j] += a0 * bk[j]
             c1[j] += a1 * bk[j]
 
 
 @numba.njit(cache=True, nogil=True)
-def _axpy1(c0, a, trans_a, i, b, j0, j1, k0, k1):
-    # c0 += op(a)[i, k0:k1] · b[k0:k1, j0:j1]
+def _axpy1(c0, a, i, b, j0, j1, k0, k1):
+    # c0 += a[i, k0:k1] · b[k0:k1, j0:j1]
     k = k0
     while k + 4 <= k1:
         b0, b1, b2, b3 = b[k, j0:j1], b[k + 1, j0:j1], b[k + 2, j0:j1], b[k + 3, j0:j1]
-        a00, a01, a02, a03 = _a(a, trans_a, i, k), _a(a, trans_a, i, k + 1), _a(a, trans_a, i, k + 2), _a(a, trans_a, i, k + 3)
+        a00, a01, a02, a03 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
         for j in range(j1 - j0):
             c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
         k += 4
     for k in range(k, k1):
-        bk, a0 = b[k, j0:j1], _a(a, trans_a, i, k)
+        bk, a0 = b[k, j0:j1], a[i, k]
         for j in range(j1 - j0):
             c0[j] += a0 * bk[j]

@@ -17,11 +17,12 @@ import numpy as np
 def max_pool2d_forward(y, argmax, x, size_h, size_w, stride_h, stride_w):
     # x is (N,C,H,W); y and argmax are (N,C,P,Q)
     N, C = x.shape[0], x.shape[1]
+    two_by_two = size_h == 2 and size_w == 2 and stride_h == 2 and stride_w == 2
     for nc in numba.prange(N * C):
         n, c = nc // C, nc % C
         plane = x[n, c]
         for p in range(y.shape[2]):
-            if size_h == 2 and size_w == 2 and stride_h == 2 and stride_w == 2:
+            if two_by_two:
                 _pool_row_2x2(y[n, c, p], argmax[n, c, p], plane, 2 * p)
             else:
                 _pool_row(y[n, c, p], argmax[n, c, p], plane, p * stride_h, size_h, size_w, stride_w)
