@@ -90,6 +90,16 @@ def test_train_command_end_to_end(tmp_path, capsys):
         cli.main(["evaluate", str(out / "weights.npz"), "--data", str(data), "--first", "0"])
 
 
+def test_train_command_without_matplotlib_skips_the_figures(tmp_path, capsys, monkeypatch):
+    data = tiny_idx_mnist(tmp_path / "data", n_train=10600)
+    out = tmp_path / "run"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    assert cli.main(["train", "logistic", "--data", str(data), "--epochs", "1", "--batch-size", "100",
+                     "--out", str(out), "--quiet"]) == 0
+    assert "matplotlib is not installed: skipping curves.png" in capsys.readouterr().out
+    assert (out / "weights.npz").exists() and not list(out.glob("*.png"))
+
+
 def test_info_command():
     done = subprocess.run([sys.executable, "-m", "deepnum.cli", "info"], capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()

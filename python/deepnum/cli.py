@@ -1,6 +1,7 @@
 """The ``deepnum`` command: ``train RECIPE``, ``sweep RECIPE``, ``evaluate WEIGHTS [WEIGHTS ...]``, ``info``."""
 import argparse
 import contextlib
+import importlib.util
 import os
 import platform
 import sys
@@ -190,13 +191,10 @@ def _sweep(args):
 
 
 def _plots(result, data, out):
-    try:
-        import matplotlib
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         print("matplotlib is not installed: skipping curves.png, filters.png, misclassified.png "
               "(pip install 'deepnum[plot]')")
         return
-    matplotlib.use("Agg")
     from . import plots
 
     plots.curves(result.history, out / "curves.png")

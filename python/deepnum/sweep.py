@@ -6,6 +6,7 @@ validation accuracy — at the best validation epoch — and the test accuracy t
 deviation over the seeds; empty or – where the data has no test set) to ``out/sweep.md`` and ``out/sweep.csv``, and its plot to ``out/sweep.png``.
 """
 import csv
+import importlib.util
 import io
 import itertools
 import json
@@ -139,15 +140,13 @@ def to_csv(rows, names):
 
 def plot(rows, names, path, recipe):
     """Each setting's accuracies: the seeds as dots, mean ± standard deviation as bars; validation and test."""
-    try:
-        import matplotlib
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         print(f"matplotlib is not installed: skipping {path} (pip install 'deepnum[plot]')")
         return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(rows) + 2), 4.0))
+    fig = Figure(figsize=(max(5.5, 1.3 * len(rows) + 2), 4.0))
+    ax = fig.add_subplot()
     x = range(len(rows))
     for offset, key, label in ((-0.12, "valid", "validation"), (0.12, "test", "test")):
         if rows[0][key] is None:
@@ -163,7 +162,6 @@ def plot(rows, names, path, recipe):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _percent(accuracy):
