@@ -16,6 +16,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &deepnum::set_num_threads, arg("n"), "Set the number of OpenMP threads used by kernels.");
   m.def("get_num_threads", &deepnum::get_num_threads, "Number of OpenMP threads kernels use.");
   m.def("simd_level", &deepnum::simd_level, "SIMD instruction set the run-time dispatch picks on this CPU.");
+  m.def("conv2d_winograd_applies", &deepnum::conv2d_winograd_applies, arg("N"), arg("C"), arg("H"), arg("W"),
+        arg("K"), arg("R"), arg("S"), arg("sh"), arg("sw"), arg("ph"), arg("pw"),
+        "Whether conv2d_forward/backward on these sizes (x (N,C,H,W), w (K,C,R,S), stride (sh,sw), padding (ph,pw)) "
+        "take the F(2x2, 5x5) Winograd path: 5x5 kernels at stride 1, at least 4 channels in and out and 64 tiles "
+        "of 2x2 outputs in the batch; and only when the arrays they read are finite. Otherwise they take im2col + "
+        "gemm.");
   m.def("openmp_version", &deepnum::openmp_version,
         "The OpenMP version the kernels were built with (_OPENMP, yyyymm), 0 for a build without OpenMP (one thread).");
   m.def(

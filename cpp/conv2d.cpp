@@ -12,10 +12,14 @@
  * im2col, gemm and scatter); with one, gemm parallelises over its output and im2col/col2im over
  * (image, channel) planes. db is parallel over k. Every sum runs in an order fixed by the shapes
  * (chunks, gemm paths), so results do not depend on the thread count.
+ * 5×5 kernels at stride 1 with enough channels take the Winograd path instead (conv2d_winograd.cpp), db excepted,
+ * when their inputs are finite: its transforms would turn an inf into NaN and spread a NaN to a tile's four outputs,
+ * where the sums here give inf, and NaN only to the outputs whose window holds it.
  */
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
-#include <exception>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.h"
@@ -27,7 +31,6 @@ namespace {
 
 constexpr i64 kChunkElems = i64{1} << 18;     // target size of a chunk's col buffer (C·R·S x nb·P·Q)
 constexpr i64 kPartialElems = i64{1} << 22;   // at most this many elements of per-chunk dw partial sums
-constexpr i64 kParallelMacs = i64{1} << 20;   // multiply-adds that justify a second thread (as in gemm)
 
 struct ConvShape {
   i64 N, C, H, W, K, R, S, sh, sw, ph, pw, P, Q;
@@ -43,28 +46,6 @@ struct ConvShape {
     return (N + chunks - 1) / chunks;
   }
 };
-
-// f(c) for every chunk c in [0, chunks): on the threads, a chunk each at a time, when there are two or
-// more chunks and `macs` multiply-adds in all; else in order on the calling thread (whose gemm may then
-// use the threads). An exception from f (std::bad_alloc) is rethrown here, after the loop.
-template <class F>
-void for_each_chunk(i64 chunks, i64 macs, const F& f) {
-  if (chunks < 2 || macs <= kParallelMacs || omp_get_max_threads() == 1 || omp_in_parallel()) {
-    for (i64 c = 0; c < chunks; ++c) f(c);
-    return;
-  }
-  std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (i64 c = 0; c < chunks; ++c) {
-    try {
-      f(c);
-    } catch (...) {
-#pragma omp critical(deepnum_conv2d_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
 
 // Output positions o in [0, n_out) whose input index o·stride + d lies in [0, n_in) form [lo, hi).
 void valid_range(i64 n_out, i64 stride, i64 d, i64 n_in, i64& lo, i64& hi) {
@@ -150,6 +131,20 @@ DEEPNUM_SIMD void add_parts(T* dst, const T* parts, i64 n, i64 size, i64 j0, i64
     for (i64 j = j0; j < j1; ++j) dst[j] += parts[c * size + j];
 }
 
+// Whether the n values at p are all finite (no inf, no NaN): no exponent field all ones.
+template <class T>
+DEEPNUM_SIMD bool all_finite(const T* p, i64 n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr Bits exponent = static_cast<Bits>(sizeof(T) == 4 ? 0x7f800000u : 0x7ff0000000000000u);
+  Bits special = 0;
+  for (i64 i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof(T));
+    special |= Bits((b & exponent) == exponent);
+  }
+  return special == 0;
+}
+
 // Sum over n of the N planes dy[n, k] (P·Q each), in double: eight partial sums by position, in order.
 template <class T>
 DEEPNUM_SIMD double plane_sum(const T* dy, i64 N, i64 plane, i64 stride) {
@@ -170,6 +165,9 @@ template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S,
                     i64 sh, i64 sw, i64 ph, i64 pw) {
   // x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q)
+  if (conv2d_winograd_applies(N, C, H, W, K, R, S, sh, sw, ph, pw) && all_finite(x, N * C * H * W) &&
+      all_finite(w, K * C * R * S))
+    return conv2d_winograd_forward(y, x, w, b, N, C, H, W, K, ph, pw);
   const ConvShape g{N, C, H, W, K, R, S, sh, sw, ph, pw, (H + 2 * ph - R) / sh + 1, (W + 2 * pw - S) / sw + 1};
   const i64 nb = g.chunk(), PQ = g.pq(), chunks = (N + nb - 1) / nb;
   for_each_chunk(chunks, N * K * g.crs() * PQ, [&](i64 chunk) {
@@ -192,6 +190,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
 
 #pragma omp parallel for if (N * K * PQ > kParallelMin)
   for (i64 k = 0; k < K; ++k) db[k] = static_cast<T>(plane_sum(dy + k * PQ, N, PQ, K * PQ));
+  if (conv2d_winograd_applies(N, C, H, W, K, R, S, sh, sw, ph, pw) && all_finite(dy, N * K * PQ) &&
+      all_finite(x, N * C * H * W) && all_finite(w, K * CRS))
+    return conv2d_winograd_backward(dx, dw, dy, x, w, N, C, H, W, K, ph, pw);
 
   // Chunk 0 writes dw, chunk c > 0 its partial sum part + (c - 1)·K·CRS; then dw += the parts in order.
   // col holds im2col(x) for dw, then is reused for dcol.

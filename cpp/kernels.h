@@ -82,6 +82,16 @@ template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i64 N, i64 C, i64 H, i64 W, i64 K,
                      i64 R, i64 S, i64 sh, i64 sw, i64 ph, i64 pw);
 
+// conv2d_winograd.cpp — conv2d's F(2×2, 5×5) path, which conv2d_forward/backward take where it applies (5×5
+// kernels at stride 1 with enough channels and tiles to pay); the same layouts; db is not computed here
+bool conv2d_winograd_applies(i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S, i64 sh, i64 sw, i64 ph, i64 pw);
+template <class T>
+void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 ph,
+                             i64 pw);
+template <class T>
+void conv2d_winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, i64 N, i64 C, i64 H, i64 W, i64 K,
+                              i64 ph, i64 pw);
+
 // pool.cpp — x (N,C,H,W), y and argmax (N,C,P,Q); argmax = h*W + w inside the (H,W) plane.
 // First maximum in row-major window order wins; a NaN wins over any number.
 template <class T>

@@ -1,5 +1,8 @@
-// Shared OpenMP helper of the CPU kernels: split [0, n) into one contiguous range per thread.
+// Shared OpenMP helpers of the CPU kernels: split [0, n) into one contiguous range per thread; run a kernel's
+// chunks (conv2d's batches of images) a chunk per thread at a time.
 #pragma once
+#include <exception>
+
 #include "kernels.h"
 #include "openmp.h"
 
@@ -39,6 +42,31 @@ void ranges_on_threads(i64 threads, i64 n, const F& f) {
     const i64 t = omp_get_thread_num();
     f(n * t / threads, n * (t + 1) / threads);
   }
+}
+
+// Multiply-adds that justify a second thread for a kernel's chunks (as in gemm).
+constexpr i64 kParallelMacs = i64{1} << 20;
+
+// f(c) for every chunk c in [0, chunks): on the threads, a chunk each at a time, when there are two or
+// more chunks and `macs` multiply-adds in all; else in order on the calling thread (whose gemm may then
+// use the threads). An exception from f (std::bad_alloc) is rethrown here, after the loop.
+template <class F>
+void for_each_chunk(i64 chunks, i64 macs, const F& f) {
+  if (chunks < 2 || macs <= kParallelMacs || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    for (i64 c = 0; c < chunks; ++c) f(c);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (i64 c = 0; c < chunks; ++c) {
+    try {
+      f(c);
+    } catch (...) {
+#pragma omp critical(deepnum_chunk_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace deepnum

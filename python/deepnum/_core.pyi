@@ -3,7 +3,7 @@ deepnum C++ CPU kernels (OpenMP threads, run-time SIMD dispatch). Use deepnum.op
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['ACTIVATIONS', 'OPS', 'RETURNS_LOSS', 'RNN_ACTIVATIONS', 'activation_backward', 'activation_forward', 'adam_update', 'array_cache_bytes', 'conv2d_backward', 'conv2d_forward', 'dropout_backward', 'dropout_forward', 'gemm', 'get_num_threads', 'linear_backward', 'linear_forward', 'max_pool2d_backward', 'max_pool2d_forward', 'mlp_train_step', 'openmp_version', 'restore_allocator', 'rnn_backward', 'rnn_forward', 'set_num_threads', 'sgd_update', 'simd_level', 'softmax_nll_backward', 'softmax_nll_forward', 'use_array_cache']
+__all__: list[str] = ['ACTIVATIONS', 'OPS', 'RETURNS_LOSS', 'RNN_ACTIVATIONS', 'activation_backward', 'activation_forward', 'adam_update', 'array_cache_bytes', 'conv2d_backward', 'conv2d_forward', 'conv2d_winograd_applies', 'dropout_backward', 'dropout_forward', 'gemm', 'get_num_threads', 'linear_backward', 'linear_forward', 'max_pool2d_backward', 'max_pool2d_forward', 'mlp_train_step', 'openmp_version', 'restore_allocator', 'rnn_backward', 'rnn_forward', 'set_num_threads', 'sgd_update', 'simd_level', 'softmax_nll_backward', 'softmax_nll_forward', 'use_array_cache']
 def activation_backward(y: typing.Any, dy: typing.Any, name: typing.Any, alpha: typing.Any) -> typing.Any:
     ...
 def activation_forward(x: typing.Any, name: typing.Any, alpha: typing.Any) -> typing.Any:
@@ -18,6 +18,10 @@ def conv2d_backward(dy: typing.Any, x: typing.Any, w: typing.Any, stride: typing
     ...
 def conv2d_forward(x: typing.Any, w: typing.Any, b: typing.Any, stride: typing.Any, padding: typing.Any) -> typing.Any:
     ...
+def conv2d_winograd_applies(N: typing.SupportsInt | typing.SupportsIndex, C: typing.SupportsInt | typing.SupportsIndex, H: typing.SupportsInt | typing.SupportsIndex, W: typing.SupportsInt | typing.SupportsIndex, K: typing.SupportsInt | typing.SupportsIndex, R: typing.SupportsInt | typing.SupportsIndex, S: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, ph: typing.SupportsInt | typing.SupportsIndex, pw: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    Whether conv2d_forward/backward on these sizes (x (N,C,H,W), w (K,C,R,S), stride (sh,sw), padding (ph,pw)) take the F(2x2, 5x5) Winograd path: 5x5 kernels at stride 1, at least 4 channels in and out and 64 tiles of 2x2 outputs in the batch; and only when the arrays they read are finite. Otherwise they take im2col + gemm.
+    """
 def dropout_backward(dy: typing.Any, mask: typing.Any) -> typing.Any:
     ...
 def dropout_forward(x: typing.Any, p: typing.Any, seed: typing.Any) -> typing.Any:

@@ -1,0 +1,449 @@
+/* conv2d, Winograd path: F(2×2, 5×5) for 5×5 kernels at stride 1 where conv2d_winograd_applies (conv2d.cpp
+ * takes it there): 36 multiplies per 2×2 outputs and input channel instead of 100.
+ * A 6×6 tile d of the zero-padded input, rows 2·tp.. and columns 2·tq.., gives the outputs (2·tp.., 2·tq..):
+ *   y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        for a 5×5 filter g; Toom-Cook points 0, 1, −1, 1/2, −2 and ∞
+ * summed over the input channels. The sum makes the elementwise products 36 matrix products, one per position
+ * ξ = 6a + b of the 6×6 tile, over the T tiles of a chunk of images:
+ *   M[ξ] (T, K) = V[ξ] (T, C) · U[ξ]ᵀ (C, K)      V: the input tiles transformed, U: the filters transformed
+ * and y = b + Aᵀ M A tile by tile. Backward, the transposes of these steps:
+ *   dM = A dy Aᵀ per 2×2 tile of dy;
+ *   dw: dU[ξ] (C, K) = V[ξ]ᵀ · dM[ξ], then dw = Gᵀ dU G per filter;
+ *   dx: dV[ξ] (T, C) = dM[ξ] · U[ξ], then B dV Bᵀ of each tile added at its place (tiles overlap by 4).
+ * db is conv2d.cpp's. Layout: x (N,C,H,W), w (K,C,5,5), y (N,K,P,Q), all C-contiguous. Inside a chunk the
+ * tiles are channels-last, V (36, T, C) and M (36, T, K), so that the transforms run along contiguous channels and
+ * the 36 products are small-M GEMMs (gemm_small_m) reading both operands in place.
+ * Images go in chunks fixed by the shapes alone (V and M of a chunk ~ kChunkElems), a chunk per thread at a
+ * time; dU sums each group of chunks in chunk order and the groups in group order, so that no result depends on
+ * the thread count. The filter transforms and dw's run in double.
+ * Error: Bᵀ and B scale a tile by up to 96 along each direction and G, Aᵀ undo it, so float32 results are off by
+ * a few 1e-7 of the outputs' scale, some 10-30x the im2col path's rounding (tests/test_ops.py,
+ * test_conv2d_winograd states and checks the bound); float64 stays within ~1e-15.
+ */
+#include <algorithm>
+#include <cstring>
+
+#include "gemm_internal.h"
+#include "kernels.h"
+#include "parallel.h"
+
+namespace deepnum {
+namespace {
+
+constexpr i64 kXi = 36;                       // positions of a 6×6 tile
+// Where the path pays (measured on a 2-core Zen 3, AVX2, against the im2col path): at least 4 channels in and out
+// (1-3 input channels: 1.3-4x slower; 4: about even), and at least 64 tiles in the batch, since the transformed
+// filters (36 per filter pair) are reused once per tile (64 channels in and out at 40 tiles: 1.3-1.5x slower
+// backward; 20 -> 40 channels at 160 tiles, network3's second layer at batch 10: 1.6x faster both ways).
+constexpr i64 kMinChannels = 4;
+constexpr i64 kMinBatchTiles = 64;
+constexpr i64 kChunkElems = i64{1} << 17;     // target size of a chunk's V and M ...
+constexpr i64 kMinTiles = 128;                // ... but at least this many tiles (rows of the products), if N has them
+constexpr i64 kMaxGroups = 16;                // dw: at most this many partial sums of dU ...
+constexpr i64 kPartialElems = i64{1} << 22;   // ... and at most this many elements of them
+
+// Scratch slots (kernels.h: conv2d's are 0-9): held by the calling thread across the chunks ...
+enum : int { kSlotU = 3, kSlotParts = 4 };
+// ... and by each thread for its chunk.
+enum : int { kSlotV = 5, kSlotM = 6, kSlotPad = 7, kSlotRows = 8, kSlotDu = 9 };
+
+// G (6×5), the filter transform.
+constexpr double kG[6][5] = {{1. / 2, 0, 0, 0, 0},
+                             {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6},
+                             {1. / 6, -1. / 6, 1. / 6, -1. / 6, 1. / 6},
+                             {1. / 15, 1. / 30, 1. / 60, 1. / 120, 1. / 240},
+                             {1. / 30, -1. / 15, 2. / 15, -4. / 15, 8. / 15},
+                             {0, 0, 0, 0, 1. / 2}};
+
+// v = Bᵀ d: the input transform along one direction.
+template <class T>
+[[gnu::always_inline]] inline void bt(const T* d, T* v) {
+  v[0] = T(2) * d[0] - T(3) * d[1] - T(4) * d[2] + T(3) * d[3] + T(2) * d[4];
+  v[1] = T(-2) * d[1] + d[2] + T(5) * d[3] + T(2) * d[4];
+  v[2] = T(-2) * d[1] + T(5) * d[2] - d[3] - T(2) * d[4];
+  v[3] = T(32) * d[1] + T(16) * d[2] - T(32) * d[3] - T(16) * d[4];
+  v[4] = d[1] - T(2) * d[2] - d[3] + T(2) * d[4];
+  v[5] = T(2) * d[1] - T(3) * d[2] - T(4) * d[3] + T(3) * d[4] + T(2) * d[5];
+}
+
+// Aᵀ m: the output transform along one direction, rows 0 and 1.
+template <class T>
+[[gnu::always_inline]] inline T at0(const T* m) {
+  return m[0] + m[1] + m[2] + m[3] + m[4];
+}
+template <class T>
+[[gnu::always_inline]] inline T at1(const T* m) {
+  return m[1] - m[2] + T(0.5) * m[3] - T(2) * m[4] + m[5];
+}
+
+// o = A (x0, x1): the transpose of the output transform (dy's tiles for dw).
+template <class T>
+[[gnu::always_inline]] inline void a6(T x0, T x1, T* o) {
+  o[0] = x0;
+  o[1] = x0 + x1;
+  o[2] = x0 - x1;
+  o[3] = x0 + T(0.5) * x1;
+  o[4] = x0 - T(2) * x1;
+  o[5] = x1;
+}
+
+// One correlation of 5×5 filters at stride 1: x (N, C, H, W) zero-padded by ph, pw gives (N, K, P, Q), in
+// TP × TQ tiles of 2×2 outputs per image (the last row and column of tiles reach past P and Q when they are odd).
+struct Tiles {
+  i64 N, C, H, W, K, ph, pw, P, Q, TP, TQ;
+  Tiles(i64 N_, i64 C_, i64 H_, i64 W_, i64 K_, i64 ph_, i64 pw_)
+      : N(N_), C(C_), H(H_), W(W_), K(K_), ph(ph_), pw(pw_), P(H + 2 * ph - 4), Q(W + 2 * pw - 4),
+        TP((P + 1) / 2), TQ((Q + 1) / 2) {}
+  i64 per_image() const { return TP * TQ; }
+  i64 Hp() const { return 2 * TP + 4; }  // the zero-padded input plane that the tiles cover
+  i64 Wp() const { return 2 * TQ + 4; }
+  // Images per chunk: V and M of about kChunkElems, at least two chunks when N > 1, chunks of equal size but the last.
+  i64 chunk() const {
+    const i64 nb = std::clamp<i64>(std::max(kChunkElems / (kXi * (C + K) * per_image()), kMinTiles / per_image()), 1, (N + 1) / 2);
+    const i64 chunks = (N + nb - 1) / nb;
+    return (N + chunks - 1) / chunks;
+  }
+  i64 macs() const { return N * K * C * 25 * P * Q; }  // of the direct correlation, for for_each_chunk
+};
+
+// G g Gᵀ in double for n ≤ kFilterBlock filters g (5×5 each, w[25·j ..]): element ξ of filter j to u[ξ·ld + j].
+// The filters are the vector lanes.
+constexpr i64 kFilterBlock = 64;
+template <class T>
+DEEPNUM_SIMD void filter_block(T* u, i64 ld, const T* w, i64 n) {
+  double g[25][kFilterBlock], gg[30][kFilterBlock];
+  for (int rs = 0; rs < 25; ++rs)
+    for (i64 j = 0; j < n; ++j) g[rs][j] = static_cast<double>(w[j * 25 + rs]);
+  for (int a = 0; a < 6; ++a)  // G down the columns
+    for (int s = 0; s < 5; ++s)
+      for (i64 j = 0; j < n; ++j) {
+        double acc = 0;
+#pragma GCC unroll 5
+        for (int r = 0; r < 5; ++r) acc += kG[a][r] * g[r * 5 + s][j];
+        gg[a * 5 + s][j] = acc;
+      }
+  for (int a = 0; a < 6; ++a)  // then along the rows
+    for (int b = 0; b < 6; ++b)
+      for (i64 j = 0; j < n; ++j) {
+        double acc = 0;
+#pragma GCC unroll 5
+        for (int s = 0; s < 5; ++s) acc += gg[a * 5 + s][j] * kG[b][s];
+        u[(a * 6 + b) * ld + j] = static_cast<T>(acc);
+      }
+}
+
+// dw of n ≤ kFilterBlock filters from their dU (element ξ of filter j at du[ξ·ld + j]): Gᵀ dU G in double, element
+// (r, s) of filter j to dwt[(5·r + s)·kFilterBlock + j].
+template <class T>
+DEEPNUM_SIMD void filter_gradient_block(double* dwt, const T* du, i64 ld, i64 n) {
+  double t[30][kFilterBlock];
+  for (int a = 0; a < 6; ++a)  // G along the rows
+    for (int s = 0; s < 5; ++s)
+      for (i64 j = 0; j < n; ++j) {
+        double acc = 0;
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) acc += static_cast<double>(du[(a * 6 + b) * ld + j]) * kG[b][s];
+        t[a * 5 + s][j] = acc;
+      }
+  for (int r = 0; r < 5; ++r)  // then Gᵀ down the columns
+    for (int s = 0; s < 5; ++s)
+      for (i64 j = 0; j < n; ++j) {
+        double acc = 0;
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; ++a) acc += kG[a][r] * t[a * 5 + s][j];
+        dwt[(r * 5 + s) * kFilterBlock + j] = acc;
+      }
+}
+
+// Filters worth a second thread for their transforms.
+constexpr i64 kParallelFilters = 256;
+
+// U (36, K, C) = G g Gᵀ of each filter g = w[k, c] (5×5).
+template <class T>
+void filter_transform(T* U, const T* w, i64 K, i64 C) {
+  const i64 filters = K * C, blocks = (filters + kFilterBlock - 1) / kFilterBlock;
+#pragma omp parallel for if (filters > kParallelFilters && !omp_in_parallel())
+  for (i64 i = 0; i < blocks; ++i) {
+    const i64 j = i * kFilterBlock;
+    filter_block(U + j, filters, w + j * 25, std::min(kFilterBlock, filters - j));
+  }
+}
+
+// dst (36, C, K) = src (36, K, C), each position transposed.
+template <class T>
+void transpose_positions(T* dst, const T* src, i64 K, i64 C) {
+  for (i64 xi = 0; xi < kXi; ++xi)
+    for (i64 c = 0; c < C; ++c)
+      for (i64 k = 0; k < K; ++k) dst[(xi * C + c) * K + k] = src[(xi * K + k) * C + c];
+}
+
+// The transforms run channels-last (NHWC), so that their inner loops run along the channels, contiguous:
+// x's planes are too small for vectors along a row of tiles (4-6 tiles). Their loops write six or more streams
+// into one buffer at run-time offsets, more than GCC checks for overlap before it vectorizes: `ivdep` says
+// that no two iterations touch the same element (the buffers are distinct and each stream is its own).
+
+// xp (rows, cols, C) = image x (C, rows_x, cols_x) channels-last at (r0, c0), zeros around it.
+template <class T>
+DEEPNUM_SIMD void channels_last(T* xp, i64 rows, i64 cols, const T* x, i64 C, i64 rows_x, i64 cols_x, i64 r0, i64 c0) {
+  std::fill(xp, xp + rows * cols * C, T(0));
+  for (i64 c = 0; c < C; ++c)
+    for (i64 h = 0; h < rows_x; ++h)
+#pragma GCC ivdep
+      for (i64 w = 0; w < cols_x; ++w) xp[((h + r0) * cols + w + c0) * C + c] = x[(c * rows_x + h) * cols_x + w];
+}
+
+// The tiles of one image, transformed: Bᵀ d B of tile t = tp·TQ + tq, channel c, goes to v[(ξ·ld + t)·C + c].
+// xp: the image channels-last and zero-padded (Hp, Wp, C); rows: 6·Wp·C scratch.
+template <class T>
+DEEPNUM_SIMD void input_tiles(T* v, i64 ld, const T* xp, const Tiles& g, T* rows) {
+  const i64 C = g.C, row = g.Wp() * C;
+  for (i64 tp = 0; tp < g.TP; ++tp) {
+    const T* in = xp + 2 * tp * row;
+#pragma GCC ivdep
+    for (i64 j = 0; j < row; ++j) {  // Bᵀ down the six rows of the tiles, every column and channel at once
+      T d[6], e[6];
+      for (int r = 0; r < 6; ++r) d[r] = in[r * row + j];
+      bt(d, e);
+      for (int a = 0; a < 6; ++a) rows[a * row + j] = e[a];
+    }
+    for (int a = 0; a < 6; ++a)  // then B along each of them, a tile (two columns further) at a time
+      for (i64 tq = 0; tq < g.TQ; ++tq) {
+        const T* in_a = rows + a * row + 2 * tq * C;
+        T* out = v + (6 * a * ld + tp * g.TQ + tq) * C;
+#pragma GCC ivdep
+        for (i64 c = 0; c < C; ++c) {
+          T d[6], e[6];
+          for (int s = 0; s < 6; ++s) d[s] = in_a[s * C + c];
+          bt(d, e);
+          for (int b = 0; b < 6; ++b) out[b * ld * C + c] = e[b];
+        }
+      }
+  }
+}
+
+// One image's outputs Aᵀ m A of every tile, channels-last: yp (2·TP, 2·TQ, K), m(ξ) of tile t, channel k at
+// m[(ξ·ld + t)·K + k].
+template <class T>
+DEEPNUM_SIMD void output_tiles(T* yp, const T* m, i64 ld, const Tiles& g) {
+  const i64 K = g.K, row = 2 * g.TQ * K;
+  for (i64 tp = 0; tp < g.TP; ++tp)
+    for (i64 tq = 0; tq < g.TQ; ++tq) {
+      const T* in = m + (tp * g.TQ + tq) * K;
+      T* out = yp + 2 * tp * row + 2 * tq * K;
+#pragma GCC ivdep
+      for (i64 k = 0; k < K; ++k) {
+        T s0[6], s1[6];
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) {
+          T c[6];
+#pragma GCC unroll 6
+          for (int a = 0; a < 6; ++a) c[a] = in[(6 * a + b) * ld * K + k];
+          s0[b] = at0(c);
+          s1[b] = at1(c);
+        }
+        out[k] = at0(s0);
+        out[K + k] = at1(s0);
+        out[row + k] = at0(s1);
+        out[row + K + k] = at1(s1);
+      }
+    }
+}
+
+// y (K, P, Q) = b + yp (2·TP, 2·TQ, K) channels-first (the last row and column dropped when P, Q are odd).
+template <class T>
+DEEPNUM_SIMD void channels_first(T* y, const T* yp, const T* b, const Tiles& g) {
+  const i64 K = g.K, W2 = 2 * g.TQ;
+  for (i64 k = 0; k < K; ++k) {
+    const T bias = b ? b[k] : T(0);
+    for (i64 p = 0; p < g.P; ++p)
+#pragma GCC ivdep
+      for (i64 q = 0; q < g.Q; ++q) y[(k * g.P + p) * g.Q + q] = bias + yp[(p * W2 + q) * K + k];
+  }
+}
+
+// The 2×2 tiles of one image's dy, channels-last (2·TP, 2·TQ, K) with zeros past P and Q, transformed for dw:
+// A d Aᵀ of tile t, channel k, goes to dm[(ξ·ld + t)·K + k].
+template <class T>
+DEEPNUM_SIMD void gradient_tiles(T* dm, i64 ld, const T* dyp, const Tiles& g) {
+  const i64 K = g.K, row = 2 * g.TQ * K;
+  for (i64 tp = 0; tp < g.TP; ++tp)
+    for (i64 tq = 0; tq < g.TQ; ++tq) {
+      const T* in = dyp + 2 * tp * row + 2 * tq * K;
+      T* out = dm + (tp * g.TQ + tq) * K;
+#pragma GCC ivdep
+      for (i64 k = 0; k < K; ++k) {
+        T e0[6], e1[6], o[6];
+        a6(in[k], in[row + k], e0);  // A down the two rows, for each of the two columns
+        a6(in[K + k], in[row + K + k], e1);
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; ++a) {
+          a6(e0[a], e1[a], o);
+#pragma GCC unroll 6
+          for (int b = 0; b < 6; ++b) out[(6 * a + b) * ld * K + k] = o[b];
+        }
+      }
+    }
+}
+
+// v = B d: the transpose of the input transform along one direction.
+template <class T>
+[[gnu::always_inline]] inline void b6(const T* d, T* v) {
+  v[0] = T(2) * d[0];
+  v[1] = T(-3) * d[0] - T(2) * d[1] - T(2) * d[2] + T(32) * d[3] + d[4] + T(2) * d[5];
+  v[2] = T(-4) * d[0] + d[1] + T(5) * d[2] + T(16) * d[3] - T(2) * d[4] - T(3) * d[5];
+  v[3] = T(3) * d[0] + T(5) * d[1] - d[2] - T(32) * d[3] - d[4] - T(4) * d[5];
+  v[4] = T(2) * d[0] + T(2) * d[1] - T(2) * d[2] - T(16) * d[3] + T(2) * d[4] + T(3) * d[5];
+  v[5] = T(2) * d[5];
+}
+
+// One image's dx, channels-last and zero-padded as its x (Hp, Wp, C), from the gradient dv of its transformed
+// tiles (dv(ξ) of tile t, channel c at dv[(ξ·ld + t)·C + c]): the sum over the tiles of B dv Bᵀ at each tile's
+// place (the tiles overlap by four rows and columns). rows: 36·C scratch.
+template <class T>
+DEEPNUM_SIMD void input_gradient(T* dxp, const T* dv, i64 ld, const Tiles& g, T* rows) {
+  const i64 C = g.C, row = g.Wp() * C;
+  std::fill(dxp, dxp + g.Hp() * row, T(0));
+  for (i64 tp = 0; tp < g.TP; ++tp)
+    for (i64 tq = 0; tq < g.TQ; ++tq) {
+      const T* in = dv + (tp * g.TQ + tq) * C;
+      for (int a = 0; a < 6; ++a)  // B along each row a of the tile: rows (a, s, c)
+#pragma GCC ivdep
+        for (i64 c = 0; c < C; ++c) {
+          T d[6], e[6];
+#pragma GCC unroll 6
+          for (int b = 0; b < 6; ++b) d[b] = in[(6 * a + b) * ld * C + c];
+          b6(d, e);
+#pragma GCC unroll 6
+          for (int s = 0; s < 6; ++s) rows[(6 * a + s) * C + c] = e[s];
+        }
+      T* out = dxp + 2 * tp * row + 2 * tq * C;
+      for (int s = 0; s < 6; ++s)  // then B down each column s, added at the tile's place
+#pragma GCC ivdep
+        for (i64 c = 0; c < C; ++c) {
+          T d[6], e[6];
+#pragma GCC unroll 6
+          for (int a = 0; a < 6; ++a) d[a] = rows[(6 * a + s) * C + c];
+          b6(d, e);
+#pragma GCC unroll 6
+          for (int r = 0; r < 6; ++r) out[r * row + s * C + c] += e[r];
+        }
+    }
+}
+
+// x (C, H, W) = the (H, W) window at (r0, c0) of xp (rows, cols, C), channels-first.
+template <class T>
+DEEPNUM_SIMD void crop_channels_first(T* x, const T* xp, i64 cols, i64 C, i64 H, i64 W, i64 r0, i64 c0) {
+  for (i64 c = 0; c < C; ++c)
+    for (i64 h = 0; h < H; ++h)
+#pragma GCC ivdep
+      for (i64 w = 0; w < W; ++w) x[(c * H + h) * W + w] = xp[((h + r0) * cols + w + c0) * C + c];
+}
+
+// dst[j] += src[j] over n elements
+template <class T>
+DEEPNUM_SIMD void add_to(T* dst, const T* src, i64 n) {
+  for (i64 j = 0; j < n; ++j) dst[j] += src[j];
+}
+
+// V (36, m·tiles, C) for images [n0, n0 + m) of x (g's input). xp: Hp·Wp·C and rows: 6·Wp·C scratch.
+template <class T>
+void transform_inputs(T* V, const T* x, i64 n0, i64 m, const Tiles& g, T* xp, T* rows) {
+  const i64 tiles = g.per_image();
+  for (i64 i = 0; i < m; ++i) {
+    channels_last(xp, g.Hp(), g.Wp(), x + (n0 + i) * g.C * g.H * g.W, g.C, g.H, g.W, g.ph, g.pw);
+    input_tiles(V + i * tiles * g.C, m * tiles, xp, g, rows);
+  }
+}
+
+// y (N, K, P, Q) = the correlation of x (g's input) with the filters w (K, C, 5, 5), plus b.
+template <class T>
+void correlate(T* y, const T* x, const T* w, const T* b, const Tiles& g) {
+  const i64 nb = g.chunk(), chunks = (g.N + nb - 1) / nb, tiles = g.per_image(), C = g.C, K = g.K;
+  T *U = thread_scratch<T, kSlotU>(kXi * K * C), *Ut = thread_scratch<T, kSlotParts>(kXi * C * K);
+  filter_transform(U, w, K, C);
+  transpose_positions(Ut, U, K, C);
+  for_each_chunk(chunks, g.macs(), [&](i64 chunk) {
+    const i64 n0 = chunk * nb, m = std::min(nb, g.N - n0), ld = m * tiles;
+    T *V = thread_scratch<T, kSlotV>(kXi * nb * tiles * C), *M = thread_scratch<T, kSlotM>(kXi * nb * tiles * K);
+    T *xp = thread_scratch<T, kSlotPad>(std::max(g.Hp() * g.Wp() * C, 4 * tiles * K));
+    T* rows = thread_scratch<T, kSlotRows>(6 * g.Wp() * C);
+    transform_inputs(V, x, n0, m, g, xp, rows);
+    for (i64 xi = 0; xi < kXi; ++xi)
+      gemm_detail::gemm_small_m<T>(M + xi * ld * K, {V + xi * ld * C, C, 1}, {Ut + xi * C * K, K, 1}, ld, K, C);
+    for (i64 i = 0; i < m; ++i) {
+      output_tiles(xp, M + i * tiles * K, ld, g);
+      channels_first(y + (n0 + i) * K * g.P * g.Q, xp, b, g);
+    }
+  });
+}
+
+}  // namespace
+
+bool conv2d_winograd_applies(i64 N, i64 C, i64 H, i64 W, i64 K, i64 R, i64 S, i64 sh, i64 sw, i64 ph, i64 pw) {
+  return R == 5 && S == 5 && sh == 1 && sw == 1 && C >= kMinChannels && K >= kMinChannels &&
+         N * Tiles(N, C, H, W, K, ph, pw).per_image() >= kMinBatchTiles;
+}
+
+template <class T>
+void conv2d_winograd_forward(T* y, const T* x, const T* w, const T* b, i64 N, i64 C, i64 H, i64 W, i64 K, i64 ph,
+                             i64 pw) {
+  // x is (N,C,H,W), w is (K,C,5,5), b is (K,), y is (N,K,P,Q)
+  correlate(y, x, w, b, Tiles(N, C, H, W, K, ph, pw));
+}
+
+template <class T>
+void conv2d_winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, i64 N, i64 C, i64 H, i64 W, i64 K,
+                              i64 ph, i64 pw) {
+  // dy is (N,K,P,Q), x and dx are (N,C,H,W), w and dw are (K,C,5,5); dx may be nullptr
+  const Tiles g(N, C, H, W, K, ph, pw);
+  const i64 nb = g.chunk(), chunks = (N + nb - 1) / nb, tiles = g.per_image(), size = kXi * K * C;
+  // dU: group i sums its chunks [i·chunks/groups, (i+1)·chunks/groups) in order into parts + i·size.
+  const i64 groups = std::clamp<i64>(std::min(kMaxGroups, kPartialElems / size), 1, chunks);
+  T* parts = thread_scratch<T, kSlotParts>(groups * size);
+  T* U = dx ? thread_scratch<T, kSlotU>(size) : nullptr;
+  if (dx) filter_transform(U, w, K, C);
+  for_each_chunk(groups, g.macs(), [&](i64 group) {
+    T* sum = parts + group * size;
+    for (i64 chunk = group * chunks / groups; chunk < (group + 1) * chunks / groups; ++chunk) {
+      const i64 n0 = chunk * nb, m = std::min(nb, N - n0), ld = m * tiles;
+      T *V = thread_scratch<T, kSlotV>(kXi * nb * tiles * C), *dM = thread_scratch<T, kSlotM>(kXi * nb * tiles * K);
+      T *xp = thread_scratch<T, kSlotPad>(std::max(g.Hp() * g.Wp() * C, 4 * tiles * K));
+      T* rows = thread_scratch<T, kSlotRows>(6 * g.Wp() * C);
+      transform_inputs(V, x, n0, m, g, xp, rows);
+      for (i64 i = 0; i < m; ++i) {
+        channels_last(xp, 2 * g.TP, 2 * g.TQ, dy + (n0 + i) * K * g.P * g.Q, K, g.P, g.Q, 0, 0);
+        gradient_tiles(dM + i * tiles * K, ld, xp, g);
+      }
+      const bool first = chunk == group * chunks / groups;
+      T* out = first ? sum : thread_scratch<T, kSlotDu>(size);
+      for (i64 xi = 0; xi < kXi; ++xi)
+        gemm_detail::gemm_small_m<T>(out + xi * C * K, {V + xi * ld * C, 1, C}, {dM + xi * ld * K, K, 1}, C, K, ld);
+      if (!first) add_to(sum, out, size);
+      if (!dx) continue;
+      T* dV = V;  // V is not needed any more: dV (36, m·tiles, C) = dM · Uᵀ takes its place
+      for (i64 xi = 0; xi < kXi; ++xi)
+        gemm_detail::gemm_small_m<T>(dV + xi * ld * C, {dM + xi * ld * K, K, 1}, {U + xi * K * C, C, 1}, ld, C, K);
+      for (i64 i = 0; i < m; ++i) {
+        input_gradient(xp, dV + i * tiles * C, ld, g, rows);
+        crop_channels_first(dx + (n0 + i) * C * H * W, xp, g.Wp(), C, H, W, ph, pw);
+      }
+    }
+  });
+  for (i64 i = 1; i < groups; ++i) add_to(parts, parts + i * size, size);
+  // dw = Gᵀ dU G of each filter; dU is (36, C, K), so the filters of a block are j = c·K + k.
+  const i64 filters = K * C, blocks = (filters + kFilterBlock - 1) / kFilterBlock;
+#pragma omp parallel for if (filters > kParallelFilters)
+  for (i64 i = 0; i < blocks; ++i) {
+    const i64 j0 = i * kFilterBlock, n = std::min(kFilterBlock, filters - j0);
+    double dwt[25 * kFilterBlock];
+    filter_gradient_block(dwt, parts + j0, filters, n);
+    for (i64 j = 0; j < n; ++j) {
+      const i64 c = (j0 + j) / K, k = (j0 + j) % K;
+      for (i64 rs = 0; rs < 25; ++rs) dw[(k * C + c) * 25 + rs] = static_cast<T>(dwt[rs * kFilterBlock + j]);
+    }
+  }
+}
+
+DEEPNUM_INSTANTIATE(conv2d_winograd_forward);
+DEEPNUM_INSTANTIATE(conv2d_winograd_backward);
+
+}  // namespace deepnum
