@@ -46,7 +46,8 @@ def cases():
             yield "linear_backward", (normal(n, o), normal(n, i), normal(i, o), need_dx)
     for n, c, h, w, k, r, s, stride, pad in ((1, 1, 5, 5, 1, 5, 5, (1, 1), (0, 0)), (2, 3, 7, 6, 4, 3, 3, (2, 1), (1, 0)),
                                              (3, 2, 9, 9, 5, 3, 2, (2, 3), (2, 1)), (10, 1, 28, 28, 20, 5, 5, (1, 1), (0, 0)),
-                                             (10, 20, 12, 12, 40, 5, 5, (1, 1), (0, 0)), (1, 4, 4, 4, 3, 1, 1, (1, 1), (0, 0))):
+                                             (10, 20, 12, 12, 40, 5, 5, (1, 1), (0, 0)), (1, 4, 4, 4, 3, 1, 1, (1, 1), (0, 0)),
+                                             (4, 5, 9, 11, 7, 5, 5, (1, 1), (2, 1))):  # this and (10, 20, ..): Winograd
         p, q = (h + 2 * pad[0] - r) // stride[0] + 1, (w + 2 * pad[1] - s) // stride[1] + 1
         yield "conv2d_forward", (normal(n, c, h, w), normal(k, c, r, s), normal(k), stride, pad)
         for need_dx in (True, False):
