@@ -26,6 +26,14 @@
 #include "kernels.h"
 #include "parallel.h"
 
+// That no two iterations of the next loop touch the same element (see the transforms below), in GCC's and
+// clang's words.
+#if defined(__clang__)
+#define DEEPNUM_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define DEEPNUM_IVDEP _Pragma("GCC ivdep")
+#endif
+
 namespace deepnum {
 namespace {
 
@@ -155,7 +163,7 @@ DEEPNUM_SIMD void filter_gradient_block(double* dwt, const T* du, i64 ld, i64 n)
 }
 
 // Filters worth a second thread for their transforms.
-constexpr i64 kParallelFilters = 256;
+[[maybe_unused]] constexpr i64 kParallelFilters = 256;  // used by `omp` pragmas only
 
 // U (36, K, C) = G g Gᵀ of each filter g = w[k, c] (5×5).
 template <class T>
@@ -178,7 +186,7 @@ void transpose_positions(T* dst, const T* src, i64 K, i64 C) {
 
 // The transforms run channels-last (NHWC), so that their inner loops run along the channels, contiguous:
 // x's planes are too small for vectors along a row of tiles (4-6 tiles). Their loops write six or more streams
-// into one buffer at run-time offsets, more than GCC checks for overlap before it vectorizes: `ivdep` says
+// into one buffer at run-time offsets, more than GCC checks for overlap before it vectorizes: DEEPNUM_IVDEP says
 // that no two iterations touch the same element (the buffers are distinct and each stream is its own).
 
 // xp (rows, cols, C) = image x (C, rows_x, cols_x) channels-last at (r0, c0), zeros around it.
@@ -187,7 +195,7 @@ DEEPNUM_SIMD void channels_last(T* xp, i64 rows, i64 cols, const T* x, i64 C, i6
   std::fill(xp, xp + rows * cols * C, T(0));
   for (i64 c = 0; c < C; ++c)
     for (i64 h = 0; h < rows_x; ++h)
-#pragma GCC ivdep
+DEEPNUM_IVDEP
       for (i64 w = 0; w < cols_x; ++w) xp[((h + r0) * cols + w + c0) * C + c] = x[(c * rows_x + h) * cols_x + w];
 }
 
@@ -198,7 +206,7 @@ DEEPNUM_SIMD void input_tiles(T* v, i64 ld, const T* xp, const Tiles& g, T* rows
   const i64 C = g.C, row = g.Wp() * C;
   for (i64 tp = 0; tp < g.TP; ++tp) {
     const T* in = xp + 2 * tp * row;
-#pragma GCC ivdep
+DEEPNUM_IVDEP
     for (i64 j = 0; j < row; ++j) {  // Bᵀ down the six rows of the tiles, every column and channel at once
       T d[6], e[6];
       for (int r = 0; r < 6; ++r) d[r] = in[r * row + j];
@@ -209,7 +217,7 @@ DEEPNUM_SIMD void input_tiles(T* v, i64 ld, const T* xp, const Tiles& g, T* rows
       for (i64 tq = 0; tq < g.TQ; ++tq) {
         const T* in_a = rows + a * row + 2 * tq * C;
         T* out = v + (6 * a * ld + tp * g.TQ + tq) * C;
-#pragma GCC ivdep
+DEEPNUM_IVDEP
         for (i64 c = 0; c < C; ++c) {
           T d[6], e[6];
           for (int s = 0; s < 6; ++s) d[s] = in_a[s * C + c];
@@ -229,7 +237,7 @@ DEEPNUM_SIMD void output_tiles(T* yp, const T* m, i64 ld, const Tiles& g) {
     for (i64 tq = 0; tq < g.TQ; ++tq) {
       const T* in = m + (tp * g.TQ + tq) * K;
       T* out = yp + 2 * tp * row + 2 * tq * K;
-#pragma GCC ivdep
+DEEPNUM_IVDEP
       for (i64 k = 0; k < K; ++k) {
         T s0[6], s1[6];
 #pragma GCC unroll 6
@@ -255,7 +263,7 @@ DEEPNUM_SIMD void channels_first(T* y, const T* yp, const T* b, const Tiles& g) 
   for (i64 k = 0; k < K; ++k) {
     const T bias = b ? b[k] : T(0);
     for (i64 p = 0; p < g.P; ++p)
-#pragma GCC ivdep
+DEEPNUM_IVDEP
       for (i64 q = 0; q < g.Q; ++q) y[(k * g.P + p) * g.Q + q] = bias + yp[(p * W2 + q) * K + k];
   }
 }
@@ -269,7 +277,7 @@ DEEPNUM_SIMD void gradient_tiles(T* dm, i64 ld, const T* dyp, const Tiles& g) {
     for (i64 tq = 0; tq < g.TQ; ++tq) {
       const T* in = dyp + 2 * tp * row + 2 * tq * K;
       T* out = dm + (tp * g.TQ + tq) * K;
-#pragma GCC ivdep
+DEEPNUM_IVDEP
       for (i64 k = 0; k < K; ++k) {
         T e0[6], e1[6], o[6];
         a6(in[k], in[row + k], e0);  // A down the two rows, for each of the two columns
@@ -306,7 +314,7 @@ DEEPNUM_SIMD void input_gradient(T* dxp, const T* dv, i64 ld, const Tiles& g, T*
     for (i64 tq = 0; tq < g.TQ; ++tq) {
       const T* in = dv + (tp * g.TQ + tq) * C;
       for (int a = 0; a < 6; ++a)  // B along each row a of the tile: rows (a, s, c)
-#pragma GCC ivdep
+DEEPNUM_IVDEP
         for (i64 c = 0; c < C; ++c) {
           T d[6], e[6];
 #pragma GCC unroll 6
@@ -317,7 +325,7 @@ DEEPNUM_SIMD void input_gradient(T* dxp, const T* dv, i64 ld, const Tiles& g, T*
         }
       T* out = dxp + 2 * tp * row + 2 * tq * C;
       for (int s = 0; s < 6; ++s)  // then B down each column s, added at the tile's place
-#pragma GCC ivdep
+DEEPNUM_IVDEP
         for (i64 c = 0; c < C; ++c) {
           T d[6], e[6];
 #pragma GCC unroll 6
@@ -334,7 +342,7 @@ template <class T>
 DEEPNUM_SIMD void crop_channels_first(T* x, const T* xp, i64 cols, i64 C, i64 H, i64 W, i64 r0, i64 c0) {
   for (i64 c = 0; c < C; ++c)
     for (i64 h = 0; h < H; ++h)
-#pragma GCC ivdep
+DEEPNUM_IVDEP
       for (i64 w = 0; w < W; ++w) x[(c * H + h) * W + w] = xp[((h + r0) * cols + w + c0) * C + c];
 }
 
