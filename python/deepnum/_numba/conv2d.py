@@ -22,6 +22,7 @@ import numpy as np
 from .gemm import gemm
 
 CHUNK = 1 << 21  # elements of cols per chunk
+U = numba.uintp
 
 
 def _chunk(N, J, PQ):
@@ -90,38 +91,41 @@ def _col2im(dx, dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _patches(cols, planes, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, back):
     # every tap (c, r, s) of every image i: its row segment of cols and the pixels of planes[i, c] it reads;
-    # cols = those pixels (0 in the padding), or with back, planes = the sum of the segments over the taps
+    # cols = those pixels (0 in the padding), or with back, planes = the sum of the segments over the taps.
+    # Offsets into the flat arrays are unsigned: Numba then leaves out its negative-index wrap-around
+    # test on every element (2-3x faster on these 8-24 element runs).
     m, C, H, W = planes.shape
-    PQ = P * Q
+    PQ, L = P * Q, cols.shape[1]
+    flat_cols, flat_planes = cols.reshape(cols.size), planes.reshape(planes.size)
+    sw = U(stride_w)
     for ic in numba.prange(m * C):
         i, c = ic // C, ic % C
-        plane = planes[i, c]
+        plane = U(ic * H * W)
         if back:
-            plane[:] = 0
+            flat_planes[plane:plane + U(H * W)] = 0
         for r in range(R):
             p0, p1 = _span(r - pad_h, stride_h, H, P)
             for s in range(S):
                 q0, q1 = _span(s - pad_w, stride_w, W, Q)
-                seg = cols[(c * R + r) * S + s, i * PQ:(i + 1) * PQ]
+                seg = U(((c * R + r) * S + s) * L + i * PQ)
                 if not back and (p1 - p0 < P or q1 - q0 < Q):
-                    seg[:] = 0
-                w0, n = q0 * stride_w + s - pad_w, q1 - q0
+                    flat_cols[seg:seg + U(PQ)] = 0
+                n = U(q1 - q0)
                 for p in range(p0, p1):
-                    pixels = plane[p * stride_h + r - pad_h, w0:w0 + (n - 1) * stride_w + 1]
-                    part = seg[p * Q + q0:p * Q + q1]
-                    # loops from 0 over views: no negative-index checks, so they vectorize
-                    if back and stride_w == 1:
+                    part = seg + U(p * Q + q0)
+                    pixels = plane + U((p * stride_h + r - pad_h) * W + q0 * stride_w + s - pad_w)
+                    if back and sw == 1:
                         for q in range(n):
-                            pixels[q] += part[q]
+                            flat_planes[pixels + q] += flat_cols[part + q]
                     elif back:
                         for q in range(n):
-                            pixels[q * stride_w] += part[q]
-                    elif stride_w == 1:
+                            flat_planes[pixels + q * sw] += flat_cols[part + q]
+                    elif sw == 1:
                         for q in range(n):
-                            part[q] = pixels[q]
+                            flat_cols[part + q] = flat_planes[pixels + q]
                     else:
                         for q in range(n):
-                            part[q] = pixels[q * stride_w]
+                            flat_cols[part + q] = flat_planes[pixels + q * sw]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
