@@ -515,6 +515,22 @@ def test_numba_conv2d_in_chunks_of_images(monkeypatch):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape, stride, padding", [
+    ((3, 3, 9, 8, 4, 5, 5), (2, 1), (2, 3)),  # padding past the edge on both sides, stride in h
+    ((2, 4, 7, 11, 3, 4, 5), (1, 3), (0, 1)),  # stride in w: the taps of a q read every third pixel
+    ((1, 3, 5, 5, 2, 5, 5), 1, 0),  # kernel = input: one position
+])
+def test_numba_conv2d_forward_on_rows_of_taps(shape, stride, padding):
+    """With C*R*S >= gemm.DOT_MIN taps, numba's forward lays the patches out as rows (one position's taps
+    contiguous) for the dot products: stride, padding and a kernel the size of the input give the reference."""
+    n, c, h, w, k, r, s = shape
+    assert c * r * s >= importlib.import_module("deepnum._numba.gemm").DOT_MIN
+    rng = np.random.default_rng(5)
+    x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((k, c, r, s)), rng.standard_normal(k)
+    got, want = (call_on(backend, ops.conv2d_forward, x, wt, b, stride, padding) for backend in ("numba", "numpy"))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 # ---- conv2d's Winograd path (cpp) -------------------------------------------------------------
 
 # float32: the bound on max |got - exact| / max |exact| of each output on the Winograd path, where exact is the

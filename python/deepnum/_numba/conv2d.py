@@ -7,7 +7,11 @@ im2col over a chunk of m images at once, then one product for the chunk (gemm.py
 and L = m*P*Q positions:
   cols (J, L)     cols[(c*R + r)*S + s, i*P*Q + p*Q + q] = x[n0 + i, c, p*stride_h + r - pad_h,
                   q*stride_w + s - pad_w], 0 in the padding; parallel over (image, channel)
-  forward         t (K, L) = w (K, J) · cols, then y[n0 + i, k] = t[k, i*P*Q:(i+1)*P*Q] + b[k]
+  rows (L, J)     cols transposed, rows[i*P*Q + p*Q + q, (c*R + r)*S + s]: each position's taps
+                  contiguous; parallel over (image, output row)
+  forward         t (K, L) = w (K, J) · rows.T when J >= DOT_MIN (gemm's dot products, twice its
+                  axpy loop's speed, with no transposing copy), else w · cols (short dot products
+                  do not pay); then y[n0 + i, k] = t[k, i*P*Q:(i+1)*P*Q] + b[k]
   dw              dw (K, J) += dyc (K, L) · cols.T, dyc being dy's chunk as (K, L)
   dx              dcols (J, L) = w.T · dyc, added back into the planes of dx (col2im); parallel
                   over (image, channel)
@@ -19,7 +23,7 @@ chunks in order), so results do not depend on the thread count.
 import numba
 import numpy as np
 
-from .gemm import gemm
+from .gemm import DOT_MIN, gemm
 
 CHUNK = 1 << 21  # elements of cols per chunk
 U = numba.uintp
@@ -37,10 +41,16 @@ def conv2d_forward(y, x, w, b, stride_h, stride_w, pad_h, pad_w):
     m = _chunk(N, J, P * Q)
     for n0 in range(0, N, m):
         n1 = min(n0 + m, N)
-        cols = np.empty((J, (n1 - n0) * P * Q), y.dtype)
-        _im2col(cols, x[n0:n1], w.shape[2], w.shape[3], stride_h, stride_w, pad_h, pad_w, P, Q)
-        t = np.empty((K, cols.shape[1]), y.dtype)
-        gemm(t, wf, cols, False, False)
+        L = (n1 - n0) * P * Q
+        t = np.empty((K, L), y.dtype)
+        if J >= DOT_MIN:
+            rows = np.empty((L, J), y.dtype)
+            _im2row(rows, x[n0:n1], w.shape[2], w.shape[3], stride_h, stride_w, pad_h, pad_w, P, Q)
+            gemm(t, wf, rows, False, True)
+        else:
+            cols = np.empty((J, L), y.dtype)
+            _im2col(cols, x[n0:n1], w.shape[2], w.shape[3], stride_h, stride_w, pad_h, pad_w, P, Q)
+            gemm(t, wf, cols, False, False)
         _scatter_bias(y[n0:n1], t, b)
 
 
@@ -126,6 +136,32 @@ def _patches(cols, planes, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, back):
                     else:
                         for q in range(n):
                             flat_cols[part + q] = flat_planes[pixels + q * sw]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _im2row(rows, planes, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
+    # rows (m*P*Q, C*R*S) as in the module's docstring: for each output row (i, p), each channel and
+    # kernel row r, the S taps of every q (S pixels of one row of the plane, 0 in the padding)
+    m, C, H, W = planes.shape
+    J = C * R * S
+    flat_rows, flat_planes = rows.reshape(rows.size), planes.reshape(planes.size)
+    for ip in numba.prange(m * P):
+        i, p = ip // P, ip % P
+        for c in range(C):
+            plane = (i * C + c) * H * W
+            for r in range(R):
+                h = p * stride_h + r - pad_h
+                for q in range(Q):
+                    out = U((ip * Q + q) * J + (c * R + r) * S)
+                    w0 = q * stride_w - pad_w
+                    if 0 <= h < H and 0 <= w0 and w0 + S <= W:
+                        pixels = U(plane + h * W + w0)
+                        for s in range(S):
+                            flat_rows[out + U(s)] = flat_planes[pixels + U(s)]
+                    else:
+                        for s in range(S):
+                            inside = 0 <= h < H and 0 <= w0 + s < W
+                            flat_rows[out + U(s)] = flat_planes[U(plane + h * W + w0 + s)] if inside else 0
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
