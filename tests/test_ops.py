@@ -407,6 +407,8 @@ def large_inputs(rng):
                                  rng.standard_normal((517, 301)).astype(np.float32)),
         "gemm_tt": lambda: ops.gemm(rng.standard_normal((517, 203)).astype(np.float32),
                                     rng.standard_normal((301, 517)).astype(np.float32), True, True),
+        "gemm_one_tile": lambda: ops.gemm(rng.standard_normal((10, 787)).astype(np.float32),  # numba: k halves
+                                          rng.standard_normal((787, 100)).astype(np.float32)),
         "linear_backward": lambda: ops.linear_backward(rng.standard_normal((600, 10)).astype(np.float32),
                                                        rng.standard_normal((600, 784)).astype(np.float32),
                                                        rng.standard_normal((784, 10)).astype(np.float32)),
@@ -418,6 +420,8 @@ def large_inputs(rng):
                                                      rng.standard_normal((40, 20, 5, 5)).astype(np.float32)),
         "conv2d_forward": lambda: ops.conv2d_forward(rng.standard_normal((10, 1, 28, 28)).astype(np.float32),
                                                      rng.standard_normal((20, 1, 5, 5)).astype(np.float32)),
+        "conv2d_forward_taps": lambda: ops.conv2d_forward(rng.standard_normal((10, 20, 12, 12)).astype(np.float32),
+                                                          rng.standard_normal((40, 20, 5, 5)).astype(np.float32)),
         "pool": lambda: ops.max_pool2d_forward(rng.standard_normal((30, 20, 24, 24)).astype(np.float32)),
         "softmax": lambda: ops.softmax_nll_forward(rng.standard_normal((600, 10)).astype(np.float32),
                                                    rng.integers(0, 10, 600)),
@@ -513,6 +517,19 @@ def test_numba_conv2d_in_chunks_of_images(monkeypatch):
     np.testing.assert_allclose(got["y"], want["y"], rtol=1e-12, atol=1e-12)
     for g, r in zip(got["grads"], want["grads"]):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_numba_gemm_of_one_tile_in_halves_of_k(accumulate):
+    """numba's axpy product of a single tile above MIN_PARALLEL (a small batch's x·w) sums its two halves of k
+    on two threads: overwritten or added to, c is the product, K odd included."""
+    g = importlib.import_module("deepnum._numba.gemm")
+    rng = np.random.default_rng(7)
+    a, b, c0 = rng.standard_normal((10, 787)), rng.standard_normal((787, 100)), rng.standard_normal((10, 100))
+    assert 10 * 787 * 100 >= g.MIN_PARALLEL and 10 <= g.MB and 100 <= g.NB
+    c = c0.copy()
+    g.gemm(c, a, b, False, False, accumulate)
+    np.testing.assert_allclose(c, a @ b + (c0 if accumulate else 0), rtol=1e-12, atol=1e-11)
 
 
 @pytest.mark.parametrize("shape, stride, padding", [

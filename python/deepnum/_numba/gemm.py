@@ -19,7 +19,9 @@ as c.T = op(b).T · op(a).T into a buffer, so that the long loop runs along M.
 
 c is cut into tiles, computed in parallel (one tile per iteration; on the calling thread below
 MIN_PARALLEL multiply-adds). Every element of c is summed in a fixed order by one iteration, so
-the result does not depend on the thread count.
+the result does not depend on the thread count. An axpy product of one tile (a small batch's
+x·w) is cut along k instead: its two halves are computed in parallel and then added, in that
+order at any thread count.
 """
 import numba
 import numpy as np
@@ -57,7 +59,10 @@ def gemm(c, a, b, trans_a, trans_b, accumulate=False):
         (_dot_parallel if parallel else _dot_tiles)(c, rows, cols, accumulate)
     else:
         op_a = a.T if trans_a else a  # a view: its elements are read one at a time
-        (_axpy_parallel if parallel else _axpy_tiles)(c, op_a, b, accumulate)
+        if parallel and M <= MB and N <= NB:  # one tile: its two halves of k on two threads
+            _axpy_halves(c, op_a, b, accumulate)
+        else:
+            (_axpy_parallel if parallel else _axpy_tiles)(c, op_a, b, accumulate)
 
 
 def _plan(M, N, K, trans_a, trans_b):
@@ -153,7 +158,7 @@ def _axpy_parallel(c, a, b, accumulate):
     n_jb = (N + NB - 1) // NB
     for tile in numba.prange(((M + MB - 1) // MB) * n_jb):
         i0, j0 = (tile // n_jb) * MB, (tile % n_jb) * NB
-        _axpy_tile(c, a, b, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N))
+        _axpy_tile(c, a, b, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N), 0, b.shape[0])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -161,18 +166,34 @@ def _axpy_tiles(c, a, b, accumulate):
     M, N = c.shape
     for i0 in range(0, M, MB):
         for j0 in range(0, N, NB):
-            _axpy_tile(c, a, b, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N))
+            _axpy_tile(c, a, b, accumulate, i0, min(i0 + MB, M), j0, min(j0 + NB, N), 0, b.shape[0])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _axpy_halves(c, a, b, accumulate):
+    # c (+)= (op(a)[:, :h] · b[:h] + op(a)[:, h:] · b[h:]), h a multiple of 4 near K/2: one tile's
+    # products on two threads, summed in this order whatever their number
+    M, N = c.shape
+    K = b.shape[0]
+    h = K // 8 * 4
+    halves = np.empty((2, M, N), c.dtype)
+    for part in numba.prange(2):
+        _axpy_tile(halves[part], a, b, False, 0, M, 0, N, part * h, h + part * (K - h))
+    if accumulate:
+        c += halves[0] + halves[1]
+    else:
+        c[...] = halves[0] + halves[1]
 
 
 @numba.njit(cache=True, nogil=True)
-def _axpy_tile(c, a, b, accumulate, i0, i1, j0, j1):
-    # c[i0:i1, j0:j1] (+)= op(a)[i0:i1, :] · b[:, j0:j1], k in KC slices (b's block stays in cache)
-    K = b.shape[0]
+def _axpy_tile(c, a, b, accumulate, i0, i1, j0, j1, k_lo, k_hi):
+    # c[i0:i1, j0:j1] (+)= op(a)[i0:i1, k_lo:k_hi] · b[k_lo:k_hi, j0:j1], k in KC slices (b's block
+    # stays in cache)
     if not accumulate:
         for i in range(i0, i1):
             c[i, j0:j1] = 0
-    for k0 in range(0, K, KC):
-        k1 = min(k0 + KC, K)
+    for k0 in range(k_lo, k_hi, KC):
+        k1 = min(k0 + KC, k_hi)
         i = i0
         while i + 4 <= i1:
             _axpy4(c[i, j0:j1], c[i + 1, j0:j1], c[i + 2, j0:j1], c[i + 3, j0:j1], a, i, b, j0, j1, k0, k1)
