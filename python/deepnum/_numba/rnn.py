@@ -66,16 +66,21 @@ def _forward_step(h, hw, b, act):
     # h (N,H) holds x_t·w_xh on entry; h = act((h + hw) + b)
     N, H = h.shape
     zero = h.dtype.type(0)
-    for i in numba.prange(N):
-        for j in range(H):
-            z = (h[i, j] + hw[i, j]) + b[j]
-            if act == 1:
-                z = sigmoid_(z)
-            elif act == 2:
-                z = tanh_(z)
-            elif act == 3:
-                z = zero if z <= 0 else z
-            h[i, j] = z
+    for i in numba.prange(N):  # act tested outside the loops over j, so that they vectorize
+        row, hw_row = h[i], hw[i]
+        if act == 1:
+            for j in range(H):
+                row[j] = sigmoid_((row[j] + hw_row[j]) + b[j])
+        elif act == 2:
+            for j in range(H):
+                row[j] = tanh_((row[j] + hw_row[j]) + b[j])
+        elif act == 3:
+            for j in range(H):
+                z = (row[j] + hw_row[j]) + b[j]
+                row[j] = zero if z <= 0 else z
+        else:
+            for j in range(H):
+                row[j] = (row[j] + hw_row[j]) + b[j]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
