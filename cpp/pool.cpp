@@ -93,24 +93,31 @@ template <class T>
   std::memcpy(argmax, &idx, sizeof(idx));
 }
 
-// The seed models' 2x2 windows with stride 2, 8 outputs at a time; the last Q % 8 of a row through
-// zero-padded copies, so that no output takes a data-dependent branch (ties and the zeros after a
-// relu make such branches unpredictable: they cost 4x the vector work on real activations).
+// The seed models' 2x2 windows with stride 2, 8 outputs at a time, so that no output takes a data-dependent
+// branch (ties and the zeros after a relu make such branches unpredictable: they cost 4x the vector work on real
+// activations). A row's last Q % 8 outputs: when Q >= 8, one more group of 8 that ends at the row's end
+// (recomputing a few outputs the same way); otherwise through zero-padded copies of the windows. The copies
+// cost ~25 ns a row (the vector loads wait on the copy's narrower stores): most of a 24x24 plane's time before
+// the overlapping group; pool_plane's selects are slower still (~15 ns an output).
 template <class T>
 DEEPNUM_SIMD void pool_plane_2x2(T* y, i64* argmax, const T* x, i64 W, i64 P, i64 Q) {
   for (i64 p = 0; p < P; ++p) {
     const T *r0 = x + 2 * p * W, *r1 = r0 + W;
     const i64 base = 2 * p * W;
-    i64 q = 0;
-    for (; q + 8 <= Q; q += 8) pool8_2x2(y + p * Q + q, argmax + p * Q + q, r0 + 2 * q, r1 + 2 * q, W, base + 2 * q);
-    if (q == Q) continue;
+    if (Q >= 8) {
+      for (i64 q0 = 0; q0 < Q; q0 += 8) {
+        const i64 q = q0 + 8 <= Q ? q0 : Q - 8;
+        pool8_2x2(y + p * Q + q, argmax + p * Q + q, r0 + 2 * q, r1 + 2 * q, W, base + 2 * q);
+      }
+      continue;
+    }
     T t0[16] = {}, t1[16] = {}, ty[8];
     i64 ta[8];
-    std::memcpy(t0, r0 + 2 * q, 2 * (Q - q) * sizeof(T));
-    std::memcpy(t1, r1 + 2 * q, 2 * (Q - q) * sizeof(T));
-    pool8_2x2(ty, ta, t0, t1, W, base + 2 * q);
-    std::memcpy(y + p * Q + q, ty, (Q - q) * sizeof(T));
-    std::memcpy(argmax + p * Q + q, ta, (Q - q) * sizeof(i64));
+    std::memcpy(t0, r0, 2 * Q * sizeof(T));
+    std::memcpy(t1, r1, 2 * Q * sizeof(T));
+    pool8_2x2(ty, ta, t0, t1, W, base);
+    std::memcpy(y + p * Q, ty, Q * sizeof(T));
+    std::memcpy(argmax + p * Q, ta, Q * sizeof(i64));
   }
 }
 
