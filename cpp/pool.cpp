@@ -68,19 +68,21 @@ template <class T, class I, class S>
   off = ((a == m) | (a != a)) ? I{} : ((b == m) | (b != b)) ? I{} + 1 : ((c == m) | (c != c)) ? I{} + W : I{} + (W + 1);
 }
 
-// Eight windows of a 2x2, stride-2 pooling: rows r0 and r1 from column 0 on (16 values each) into y[0..8)
-// and argmax[0..8) = base + the window's flat offset. The row pairs are deinterleaved into the four
-// window positions and max4 chooses as pool_plane would, in vector registers, without a branch.
+// Eight windows of a 2x2, stride-2 pooling: rows r0 and r1 from column 0 on (16 values each: 8 at r0 and 8 at
+// r0 + half, half = 8 within a row or 2W for the windows of the next row pair) into y[0..8) and argmax[0..8) =
+// base + the window's flat offset. The row pairs are deinterleaved into the four window positions and max4
+// chooses as pool_plane would, in vector registers, without a branch.
 template <class T>
-[[gnu::always_inline]] inline void pool8_2x2(T* y, i64* argmax, const T* r0, const T* r1, i64 W, i64 base) {
+[[gnu::always_inline]] inline void pool8_2x2(T* y, i64* argmax, const T* r0, const T* r1, i64 W, i64 base,
+                                             i64 half = 8) {
   using V = typename Lanes<T>::V;
   using I = typename Lanes<T>::I;
-  const I64x8 lane = {0, 2, 4, 6, 8, 10, 12, 14};
+  const I64x8 lane = I64x8{0, 2, 4, 6, 0, 2, 4, 6} + I64x8{0, 0, 0, 0, 1, 1, 1, 1} * half;
   V u0, u1, v0, v1;
   std::memcpy(&u0, r0, sizeof(V));
-  std::memcpy(&u1, r0 + 8, sizeof(V));
+  std::memcpy(&u1, r0 + half, sizeof(V));
   std::memcpy(&v0, r1, sizeof(V));
-  std::memcpy(&v1, r1 + 8, sizeof(V));
+  std::memcpy(&v1, r1 + half, sizeof(V));
   // the even and the odd lanes of each row pair (__builtin_shufflevector: GCC 12 and clang)
   V m;
   I off;
@@ -96,14 +98,20 @@ template <class T>
 // The seed models' 2x2 windows with stride 2, 8 outputs at a time, so that no output takes a data-dependent
 // branch (ties and the zeros after a relu make such branches unpredictable: they cost 4x the vector work on real
 // activations). A row's last Q % 8 outputs: when Q >= 8, one more group of 8 that ends at the row's end
-// (recomputing a few outputs the same way); otherwise through zero-padded copies of the windows. The copies
-// cost ~25 ns a row (the vector loads wait on the copy's narrower stores): most of a 24x24 plane's time before
-// the overlapping group; pool_plane's selects are slower still (~15 ns an output).
+// (recomputing a few outputs the same way); at Q = 4 (8x8 planes: the seeds' second pooling) two rows at a time;
+// otherwise through zero-padded copies of the windows. The copies cost ~25 ns a row (the vector loads wait on the
+// copy's narrower stores): most of a 24x24 or 8x8 plane's time before the other ways; pool_plane's selects are
+// slower still (~15 ns an output).
 template <class T>
 DEEPNUM_SIMD void pool_plane_2x2(T* y, i64* argmax, const T* x, i64 W, i64 P, i64 Q) {
   for (i64 p = 0; p < P; ++p) {
     const T *r0 = x + 2 * p * W, *r1 = r0 + W;
     const i64 base = 2 * p * W;
+    if (Q == 4 && p + 1 < P) {  // rows p and p + 1 of y, contiguous
+      pool8_2x2(y + p * Q, argmax + p * Q, r0, r1, W, base, 2 * W);
+      ++p;
+      continue;
+    }
     if (Q >= 8) {
       for (i64 q0 = 0; q0 < Q; q0 += 8) {
         const i64 q = q0 + 8 <= Q ? q0 : Q - 8;

@@ -699,11 +699,12 @@ def test_max_pool_nan_wins(backend):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool_ties_and_nans_on_wide_planes(backend, dtype):
-    """Planes wide enough for the vector 2x2 path (8 outputs at a time, then a tail), odd sizes,
-    values drawn from a few (ties, signed zeros, NaNs anywhere in a window): the reference's choice."""
+    """Planes for the vector 2x2 path (8 outputs at a time, then a group ending at the row's end; 4 outputs wide,
+    two rows at a time and an odd last row), odd sizes, values drawn from a few (ties, signed zeros, NaNs anywhere
+    in a window): the reference's choice."""
     rng = np.random.default_rng(3)
     values = np.array([-1.0, -0.0, 0.0, 2.0, np.nan], dtype)
-    for h, w in ((3, 16), (5, 17), (7, 37), (24, 24)):
+    for h, w in ((3, 16), (5, 17), (7, 37), (24, 24), (8, 8), (7, 9), (3, 8)):
         x = values[rng.choice(len(values), (2, 3, h, w), p=[0.25, 0.2, 0.2, 0.25, 0.1])]
         for size in (2, 3):
             want = call_on("numpy", ops.max_pool2d_forward, x, size)
