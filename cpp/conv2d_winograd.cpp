@@ -113,14 +113,17 @@ struct Tiles {
   i64 macs() const { return N * K * C * 25 * P * Q; }  // of the direct correlation, for for_each_chunk
 };
 
-// G g Gᵀ in double for n ≤ kFilterBlock filters g (5×5 each, w[25·j ..]): element ξ of filter j to u[ξ·ld + j].
-// The filters are the vector lanes.
+// G g Gᵀ in double for the n ≤ kFilterBlock filters g of U's columns j0 .. j0 + n, U (36, K, C) or, by_channel,
+// (36, C, K): element ξ of column j to u[ξ·ld + j - j0]. Column j is the filter w[k, c] (5×5) for j = k·C + c, or
+// by_channel j = c·K + k. The filters are the vector lanes.
 constexpr i64 kFilterBlock = 64;
 template <class T>
-DEEPNUM_SIMD void filter_block(T* u, i64 ld, const T* w, i64 n) {
+DEEPNUM_SIMD void filter_block(T* u, i64 ld, const T* w, i64 j0, i64 n, i64 K, i64 C, bool by_channel) {
   double g[25][kFilterBlock], gg[30][kFilterBlock];
+  i64 at[kFilterBlock];  // where column j's filter starts in w
+  for (i64 j = 0; j < n; ++j) at[j] = (by_channel ? (j0 + j) % K * C + (j0 + j) / K : j0 + j) * 25;
   for (int rs = 0; rs < 25; ++rs)
-    for (i64 j = 0; j < n; ++j) g[rs][j] = static_cast<double>(w[j * 25 + rs]);
+    for (i64 j = 0; j < n; ++j) g[rs][j] = static_cast<double>(w[at[j] + rs]);
   for (int a = 0; a < 6; ++a)  // G down the columns
     for (int s = 0; s < 5; ++s)
       for (i64 j = 0; j < n; ++j) {
@@ -165,23 +168,15 @@ DEEPNUM_SIMD void filter_gradient_block(double* dwt, const T* du, i64 ld, i64 n)
 // Filters worth a second thread for their transforms.
 [[maybe_unused]] constexpr i64 kParallelFilters = 256;  // used by `omp` pragmas only
 
-// U (36, K, C) = G g Gᵀ of each filter g = w[k, c] (5×5).
+// U (36, K, C), or by_channel (36, C, K) (the forward's layout), = G g Gᵀ of each filter g = w[k, c] (5×5).
 template <class T>
-void filter_transform(T* U, const T* w, i64 K, i64 C) {
+void filter_transform(T* U, const T* w, i64 K, i64 C, bool by_channel) {
   const i64 filters = K * C, blocks = (filters + kFilterBlock - 1) / kFilterBlock;
 #pragma omp parallel for if (filters > kParallelFilters && !omp_in_parallel())
   for (i64 i = 0; i < blocks; ++i) {
     const i64 j = i * kFilterBlock;
-    filter_block(U + j, filters, w + j * 25, std::min(kFilterBlock, filters - j));
+    filter_block(U + j, filters, w, j, std::min(kFilterBlock, filters - j), K, C, by_channel);
   }
-}
-
-// dst (36, C, K) = src (36, K, C), each position transposed.
-template <class T>
-void transpose_positions(T* dst, const T* src, i64 K, i64 C) {
-  for (i64 xi = 0; xi < kXi; ++xi)
-    for (i64 c = 0; c < C; ++c)
-      for (i64 k = 0; k < K; ++k) dst[(xi * C + c) * K + k] = src[(xi * K + k) * C + c];
 }
 
 // The transforms run channels-last (NHWC), so that their inner loops run along the channels, contiguous:
@@ -362,19 +357,29 @@ void transform_inputs(T* V, const T* x, i64 n0, i64 m, const Tiles& g, T* xp, T*
   }
 }
 
+// A chunk's buffers (this thread's): V (36, nb·tiles, C), M or dM (36, nb·tiles, K), xp (a channels-last padded
+// image, or 4·tiles·K for the output transform) and rows (six of its rows, for the input transform).
+template <class T>
+struct ChunkScratch {
+  T *V, *M, *xp, *rows;
+  ChunkScratch(const Tiles& g, i64 nb)
+      : V(thread_scratch<T, kSlotV>(kXi * nb * g.per_image() * g.C)),
+        M(thread_scratch<T, kSlotM>(kXi * nb * g.per_image() * g.K)),
+        xp(thread_scratch<T, kSlotPad>(std::max(g.Hp() * g.Wp() * g.C, 4 * g.per_image() * g.K))),
+        rows(thread_scratch<T, kSlotRows>(6 * g.Wp() * g.C)) {}
+};
+
 // y (N, K, P, Q) = the correlation of x (g's input) with the filters w (K, C, 5, 5), plus b.
 template <class T>
 void correlate(T* y, const T* x, const T* w, const T* b, const Tiles& g) {
   const i64 nb = g.chunk(), chunks = (g.N + nb - 1) / nb, tiles = g.per_image(), C = g.C, K = g.K;
-  T *U = thread_scratch<T, kSlotU>(kXi * K * C), *Ut = thread_scratch<T, kSlotParts>(kXi * C * K);
-  filter_transform(U, w, K, C);
-  transpose_positions(Ut, U, K, C);
+  T* Ut = thread_scratch<T, kSlotU>(kXi * C * K);
+  filter_transform(Ut, w, K, C, true);
   for_each_chunk(chunks, g.macs(), [&](i64 chunk) {
     const i64 n0 = chunk * nb, m = std::min(nb, g.N - n0), ld = m * tiles;
-    T *V = thread_scratch<T, kSlotV>(kXi * nb * tiles * C), *M = thread_scratch<T, kSlotM>(kXi * nb * tiles * K);
-    T *xp = thread_scratch<T, kSlotPad>(std::max(g.Hp() * g.Wp() * C, 4 * tiles * K));
-    T* rows = thread_scratch<T, kSlotRows>(6 * g.Wp() * C);
-    transform_inputs(V, x, n0, m, g, xp, rows);
+    const ChunkScratch<T> s(g, nb);
+    T *V = s.V, *M = s.M, *xp = s.xp;
+    transform_inputs(V, x, n0, m, g, xp, s.rows);
     for (i64 xi = 0; xi < kXi; ++xi)
       gemm_detail::gemm_small_m<T>(M + xi * ld * K, {V + xi * ld * C, C, 1}, {Ut + xi * C * K, K, 1}, ld, K, C);
     for (i64 i = 0; i < m; ++i) {
@@ -408,14 +413,13 @@ void conv2d_winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
   const i64 groups = std::clamp<i64>(std::min(kMaxGroups, kPartialElems / size), 1, chunks);
   T* parts = thread_scratch<T, kSlotParts>(groups * size);
   T* U = dx ? thread_scratch<T, kSlotU>(size) : nullptr;
-  if (dx) filter_transform(U, w, K, C);
+  if (dx) filter_transform(U, w, K, C, false);
   for_each_chunk(groups, g.macs(), [&](i64 group) {
     T* sum = parts + group * size;
     for (i64 chunk = group * chunks / groups; chunk < (group + 1) * chunks / groups; ++chunk) {
       const i64 n0 = chunk * nb, m = std::min(nb, N - n0), ld = m * tiles;
-      T *V = thread_scratch<T, kSlotV>(kXi * nb * tiles * C), *dM = thread_scratch<T, kSlotM>(kXi * nb * tiles * K);
-      T *xp = thread_scratch<T, kSlotPad>(std::max(g.Hp() * g.Wp() * C, 4 * tiles * K));
-      T* rows = thread_scratch<T, kSlotRows>(6 * g.Wp() * C);
+      const ChunkScratch<T> s(g, nb);
+      T *V = s.V, *dM = s.M, *xp = s.xp, *rows = s.rows;
       transform_inputs(V, x, n0, m, g, xp, rows);
       for (i64 i = 0; i < m; ++i) {
         channels_last(xp, 2 * g.TP, 2 * g.TQ, dy + (n0 + i) * K * g.P * g.Q, K, g.P, g.Q, 0, 0);
