@@ -178,7 +178,8 @@ def _axpy_halves(c, a, b, accumulate):
     h = K // 8 * 4
     halves = np.empty((2, M, N), c.dtype)
     for part in numba.prange(2):
-        _axpy_tile(halves[part], a, b, False, 0, M, 0, N, part * h, h + part * (K - h))
+        k_lo, k_hi = (0, h) if part == 0 else (h, K)
+        _axpy_tile(halves[part], a, b, False, 0, M, 0, N, k_lo, k_hi)
     if accumulate:
         c += halves[0] + halves[1]
     else:
