@@ -10,8 +10,9 @@
  *   dw: dU[ξ] (C, K) = V[ξ]ᵀ · dM[ξ], then dw = Gᵀ dU G per filter;
  *   dx: dV[ξ] (T, C) = dM[ξ] · U[ξ], then B dV Bᵀ of each tile added at its place (tiles overlap by 4).
  * db is conv2d.cpp's. Layout: x (N,C,H,W), w (K,C,5,5), y (N,K,P,Q), all C-contiguous. Inside a chunk the
- * tiles are channels-last, V (36, T, C) and M (36, T, K), so that the transforms run along contiguous channels and
- * the 36 products are small-M GEMMs (gemm_small_m) reading both operands in place.
+ * tiles are channels-last, V and M 36 planes (T, C) and (T, K), one per position (plane_stride apart), so that the
+ * transforms run along contiguous channels and the 36 products are small-M GEMMs (gemm_small_m) reading both
+ * operands in place.
  * Images go in chunks fixed by the shapes alone (V and M of a chunk ~ kChunkElems), a chunk per thread at a
  * time; dU sums each group of chunks in chunk order and the groups in group order, so that no result depends on
  * the thread count. The filter transforms and dw's run in double.
@@ -194,10 +195,10 @@ DEEPNUM_IVDEP
       for (i64 w = 0; w < cols_x; ++w) xp[((h + r0) * cols + w + c0) * C + c] = x[(c * rows_x + h) * cols_x + w];
 }
 
-// The tiles of one image, transformed: Bᵀ d B of tile t = tp·TQ + tq, channel c, goes to v[(ξ·ld + t)·C + c].
+// The tiles of one image, transformed: Bᵀ d B of tile t = tp·TQ + tq, channel c, goes to v[ξ·ps + t·C + c].
 // xp: the image channels-last and zero-padded (Hp, Wp, C); rows: 6·Wp·C scratch.
 template <class T>
-DEEPNUM_SIMD void input_tiles(T* v, i64 ld, const T* xp, const Tiles& g, T* rows) {
+DEEPNUM_SIMD void input_tiles(T* v, i64 ps, const T* xp, const Tiles& g, T* rows) {
   const i64 C = g.C, row = g.Wp() * C;
   for (i64 tp = 0; tp < g.TP; ++tp) {
     const T* in = xp + 2 * tp * row;
@@ -211,22 +212,22 @@ DEEPNUM_IVDEP
     for (int a = 0; a < 6; ++a)  // then B along each of them, a tile (two columns further) at a time
       for (i64 tq = 0; tq < g.TQ; ++tq) {
         const T* in_a = rows + a * row + 2 * tq * C;
-        T* out = v + (6 * a * ld + tp * g.TQ + tq) * C;
+        T* out = v + 6 * a * ps + (tp * g.TQ + tq) * C;
 DEEPNUM_IVDEP
         for (i64 c = 0; c < C; ++c) {
           T d[6], e[6];
           for (int s = 0; s < 6; ++s) d[s] = in_a[s * C + c];
           bt(d, e);
-          for (int b = 0; b < 6; ++b) out[b * ld * C + c] = e[b];
+          for (int b = 0; b < 6; ++b) out[b * ps + c] = e[b];
         }
       }
   }
 }
 
 // One image's outputs Aᵀ m A of every tile, channels-last: yp (2·TP, 2·TQ, K), m(ξ) of tile t, channel k at
-// m[(ξ·ld + t)·K + k].
+// m[ξ·ps + t·K + k].
 template <class T>
-DEEPNUM_SIMD void output_tiles(T* yp, const T* m, i64 ld, const Tiles& g) {
+DEEPNUM_SIMD void output_tiles(T* yp, const T* m, i64 ps, const Tiles& g) {
   const i64 K = g.K, row = 2 * g.TQ * K;
   for (i64 tp = 0; tp < g.TP; ++tp)
     for (i64 tq = 0; tq < g.TQ; ++tq) {
@@ -239,7 +240,7 @@ DEEPNUM_IVDEP
         for (int b = 0; b < 6; ++b) {
           T c[6];
 #pragma GCC unroll 6
-          for (int a = 0; a < 6; ++a) c[a] = in[(6 * a + b) * ld * K + k];
+          for (int a = 0; a < 6; ++a) c[a] = in[(6 * a + b) * ps + k];
           s0[b] = at0(c);
           s1[b] = at1(c);
         }
@@ -264,9 +265,9 @@ DEEPNUM_IVDEP
 }
 
 // The 2×2 tiles of one image's dy, channels-last (2·TP, 2·TQ, K) with zeros past P and Q, transformed for dw:
-// A d Aᵀ of tile t, channel k, goes to dm[(ξ·ld + t)·K + k].
+// A d Aᵀ of tile t, channel k, goes to dm[ξ·ps + t·K + k].
 template <class T>
-DEEPNUM_SIMD void gradient_tiles(T* dm, i64 ld, const T* dyp, const Tiles& g) {
+DEEPNUM_SIMD void gradient_tiles(T* dm, i64 ps, const T* dyp, const Tiles& g) {
   const i64 K = g.K, row = 2 * g.TQ * K;
   for (i64 tp = 0; tp < g.TP; ++tp)
     for (i64 tq = 0; tq < g.TQ; ++tq) {
@@ -281,7 +282,7 @@ DEEPNUM_IVDEP
         for (int a = 0; a < 6; ++a) {
           a6(e0[a], e1[a], o);
 #pragma GCC unroll 6
-          for (int b = 0; b < 6; ++b) out[(6 * a + b) * ld * K + k] = o[b];
+          for (int b = 0; b < 6; ++b) out[(6 * a + b) * ps + k] = o[b];
         }
       }
     }
@@ -299,10 +300,10 @@ template <class T>
 }
 
 // One image's dx, channels-last and zero-padded as its x (Hp, Wp, C), from the gradient dv of its transformed
-// tiles (dv(ξ) of tile t, channel c at dv[(ξ·ld + t)·C + c]): the sum over the tiles of B dv Bᵀ at each tile's
+// tiles (dv(ξ) of tile t, channel c at dv[ξ·ps + t·C + c]): the sum over the tiles of B dv Bᵀ at each tile's
 // place (the tiles overlap by four rows and columns). rows: 36·C scratch.
 template <class T>
-DEEPNUM_SIMD void input_gradient(T* dxp, const T* dv, i64 ld, const Tiles& g, T* rows) {
+DEEPNUM_SIMD void input_gradient(T* dxp, const T* dv, i64 ps, const Tiles& g, T* rows) {
   const i64 C = g.C, row = g.Wp() * C;
   std::fill(dxp, dxp + g.Hp() * row, T(0));
   for (i64 tp = 0; tp < g.TP; ++tp)
@@ -313,7 +314,7 @@ DEEPNUM_IVDEP
         for (i64 c = 0; c < C; ++c) {
           T d[6], e[6];
 #pragma GCC unroll 6
-          for (int b = 0; b < 6; ++b) d[b] = in[(6 * a + b) * ld * C + c];
+          for (int b = 0; b < 6; ++b) d[b] = in[(6 * a + b) * ps + c];
           b6(d, e);
 #pragma GCC unroll 6
           for (int s = 0; s < 6; ++s) rows[(6 * a + s) * C + c] = e[s];
@@ -347,24 +348,38 @@ DEEPNUM_SIMD void add_to(T* dst, const T* src, i64 n) {
   for (i64 j = 0; j < n; ++j) dst[j] += src[j];
 }
 
-// V (36, m·tiles, C) for images [n0, n0 + m) of x (g's input). xp: Hp·Wp·C and rows: 6·Wp·C scratch.
+// The distance between two positions' planes of a chunk's V or M (n elements each): n rounded up to an odd number
+// of cache lines, so that a tile's 36 elements (one per plane, which the transforms read or write together) lie
+// in 36 different sets of the L1 cache. At a multiple of 4 KiB they all fell in one set, which holds 8 lines: M of
+// 8 images of 16 tiles and 40 channels (20 KiB a plane, any batch from 16 on) made the output transform 37% of
+// the forward's time at batch 1000, more than its products.
 template <class T>
-void transform_inputs(T* V, const T* x, i64 n0, i64 m, const Tiles& g, T* xp, T* rows) {
+constexpr i64 plane_stride(i64 n) {
+  constexpr i64 line = 64 / sizeof(T);
+  return ((n + line - 1) / line | 1) * line;
+}
+
+// V (36 planes ps apart, each m·tiles × C) for images [n0, n0 + m) of x (g's input). xp: Hp·Wp·C and rows:
+// 6·Wp·C scratch.
+template <class T>
+void transform_inputs(T* V, i64 ps, const T* x, i64 n0, i64 m, const Tiles& g, T* xp, T* rows) {
   const i64 tiles = g.per_image();
   for (i64 i = 0; i < m; ++i) {
     channels_last(xp, g.Hp(), g.Wp(), x + (n0 + i) * g.C * g.H * g.W, g.C, g.H, g.W, g.ph, g.pw);
-    input_tiles(V + i * tiles * g.C, m * tiles, xp, g, rows);
+    input_tiles(V + i * tiles * g.C, ps, xp, g, rows);
   }
 }
 
-// A chunk's buffers (this thread's): V (36, nb·tiles, C), M or dM (36, nb·tiles, K), xp (a channels-last padded
-// image, or 4·tiles·K for the output transform) and rows (six of its rows, for the input transform).
+// A chunk's buffers (this thread's): V (36 planes vs apart, of nb·tiles × C), M or dM (36 planes ms apart, of
+// nb·tiles × K), xp (a channels-last padded image, or 4·tiles·K for the output transform) and rows (six of its
+// rows, for the input transform).
 template <class T>
 struct ChunkScratch {
+  i64 vs, ms;
   T *V, *M, *xp, *rows;
   ChunkScratch(const Tiles& g, i64 nb)
-      : V(thread_scratch<T, kSlotV>(kXi * nb * g.per_image() * g.C)),
-        M(thread_scratch<T, kSlotM>(kXi * nb * g.per_image() * g.K)),
+      : vs(plane_stride<T>(nb * g.per_image() * g.C)), ms(plane_stride<T>(nb * g.per_image() * g.K)),
+        V(thread_scratch<T, kSlotV>(kXi * vs)), M(thread_scratch<T, kSlotM>(kXi * ms)),
         xp(thread_scratch<T, kSlotPad>(std::max(g.Hp() * g.Wp() * g.C, 4 * g.per_image() * g.K))),
         rows(thread_scratch<T, kSlotRows>(6 * g.Wp() * g.C)) {}
 };
@@ -379,11 +394,11 @@ void correlate(T* y, const T* x, const T* w, const T* b, const Tiles& g) {
     const i64 n0 = chunk * nb, m = std::min(nb, g.N - n0), ld = m * tiles;
     const ChunkScratch<T> s(g, nb);
     T *V = s.V, *M = s.M, *xp = s.xp;
-    transform_inputs(V, x, n0, m, g, xp, s.rows);
+    transform_inputs(V, s.vs, x, n0, m, g, xp, s.rows);
     for (i64 xi = 0; xi < kXi; ++xi)
-      gemm_detail::gemm_small_m<T>(M + xi * ld * K, {V + xi * ld * C, C, 1}, {Ut + xi * C * K, K, 1}, ld, K, C);
+      gemm_detail::gemm_small_m<T>(M + xi * s.ms, {V + xi * s.vs, C, 1}, {Ut + xi * C * K, K, 1}, ld, K, C);
     for (i64 i = 0; i < m; ++i) {
-      output_tiles(xp, M + i * tiles * K, ld, g);
+      output_tiles(xp, M + i * tiles * K, s.ms, g);
       channels_first(y + (n0 + i) * K * g.P * g.Q, xp, b, g);
     }
   });
@@ -420,22 +435,22 @@ void conv2d_winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
       const i64 n0 = chunk * nb, m = std::min(nb, N - n0), ld = m * tiles;
       const ChunkScratch<T> s(g, nb);
       T *V = s.V, *dM = s.M, *xp = s.xp, *rows = s.rows;
-      transform_inputs(V, x, n0, m, g, xp, rows);
+      transform_inputs(V, s.vs, x, n0, m, g, xp, rows);
       for (i64 i = 0; i < m; ++i) {
         channels_last(xp, 2 * g.TP, 2 * g.TQ, dy + (n0 + i) * K * g.P * g.Q, K, g.P, g.Q, 0, 0);
-        gradient_tiles(dM + i * tiles * K, ld, xp, g);
+        gradient_tiles(dM + i * tiles * K, s.ms, xp, g);
       }
       const bool first = chunk == group * chunks / groups;
       T* out = first ? sum : thread_scratch<T, kSlotDu>(size);
       for (i64 xi = 0; xi < kXi; ++xi)
-        gemm_detail::gemm_small_m<T>(out + xi * C * K, {V + xi * ld * C, 1, C}, {dM + xi * ld * K, K, 1}, C, K, ld);
+        gemm_detail::gemm_small_m<T>(out + xi * C * K, {V + xi * s.vs, 1, C}, {dM + xi * s.ms, K, 1}, C, K, ld);
       if (!first) add_to(sum, out, size);
       if (!dx) continue;
-      T* dV = V;  // V is not needed any more: dV (36, m·tiles, C) = dM · Uᵀ takes its place
+      T* dV = V;  // V is not needed any more: dV (m·tiles × C, planes as V's) = dM · Uᵀ takes its place
       for (i64 xi = 0; xi < kXi; ++xi)
-        gemm_detail::gemm_small_m<T>(dV + xi * ld * C, {dM + xi * ld * K, K, 1}, {U + xi * K * C, C, 1}, ld, C, K);
+        gemm_detail::gemm_small_m<T>(dV + xi * s.vs, {dM + xi * s.ms, K, 1}, {U + xi * K * C, C, 1}, ld, C, K);
       for (i64 i = 0; i < m; ++i) {
-        input_gradient(xp, dV + i * tiles * C, ld, g, rows);
+        input_gradient(xp, dV + i * tiles * C, s.vs, g, rows);
         crop_channels_first(dx + (n0 + i) * C * H * W, xp, g.Wp(), C, H, W, ph, pw);
       }
     }
