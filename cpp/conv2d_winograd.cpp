@@ -442,13 +442,16 @@ void conv2d_winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
       }
       const bool first = chunk == group * chunks / groups;
       T* out = first ? sum : thread_scratch<T, kSlotDu>(size);
-      for (i64 xi = 0; xi < kXi; ++xi)
+      // Position by position, dU and then dV (m·tiles × C) = dM · Uᵀ, which takes the place of V's plane, read
+      // by dU just before: the plane of dM is read twice while it is in the L1 cache.
+      for (i64 xi = 0; xi < kXi; ++xi) {
         gemm_detail::gemm_small_m<T>(out + xi * C * K, {V + xi * s.vs, 1, C}, {dM + xi * s.ms, K, 1}, C, K, ld);
+        if (dx)
+          gemm_detail::gemm_small_m<T>(V + xi * s.vs, {dM + xi * s.ms, K, 1}, {U + xi * K * C, C, 1}, ld, C, K);
+      }
       if (!first) add_to(sum, out, size);
       if (!dx) continue;
-      T* dV = V;  // V is not needed any more: dV (m·tiles × C, planes as V's) = dM · Uᵀ takes its place
-      for (i64 xi = 0; xi < kXi; ++xi)
-        gemm_detail::gemm_small_m<T>(dV + xi * s.vs, {dM + xi * s.ms, K, 1}, {U + xi * K * C, C, 1}, ld, C, K);
+      const T* dV = V;
       for (i64 i = 0; i < m; ++i) {
         input_gradient(xp, dV + i * tiles * C, s.vs, g, rows);
         crop_channels_first(dx + (n0 + i) * C * H * W, xp, g.Wp(), C, H, W, ph, pw);
