@@ -55,13 +55,28 @@ enum : int { kSlotU = 3, kSlotParts = 4 };
 // ... and by each thread for its chunk.
 enum : int { kSlotV = 5, kSlotM = 6, kSlotPad = 7, kSlotRows = 8, kSlotDu = 9 };
 
-// G (6×5), the filter transform.
-constexpr double kG[6][5] = {{1. / 2, 0, 0, 0, 0},
-                             {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6},
-                             {1. / 6, -1. / 6, 1. / 6, -1. / 6, 1. / 6},
-                             {1. / 15, 1. / 30, 1. / 60, 1. / 120, 1. / 240},
-                             {1. / 30, -1. / 15, 2. / 15, -4. / 15, 8. / 15},
-                             {0, 0, 0, 0, 1. / 2}};
+// o = G d: the filter transform along one direction, G (6×5) with rows (1/2, 0, 0, 0, 0), (1, 1, 1, 1, 1)/6,
+// (1, -1, 1, -1, 1)/6, (1/15, 1/30, 1/60, 1/120, 1/240), (1/30, -1/15, 2/15, -4/15, 8/15), (0, 0, 0, 0, 1/2); its
+// second and third rows from the sums of d's even and odd elements.
+[[gnu::always_inline]] inline void g6(const double* d, double* o) {
+  const double even = d[0] + d[2] + d[4], odd = d[1] + d[3];
+  o[0] = 0.5 * d[0];
+  o[1] = (even + odd) * (1. / 6);
+  o[2] = (even - odd) * (1. / 6);
+  o[3] = d[0] * (1. / 15) + d[1] * (1. / 30) + d[2] * (1. / 60) + d[3] * (1. / 120) + d[4] * (1. / 240);
+  o[4] = d[0] * (1. / 30) - d[1] * (1. / 15) + d[2] * (2. / 15) - d[3] * (4. / 15) + d[4] * (8. / 15);
+  o[5] = 0.5 * d[4];
+}
+
+// o = Gᵀ d (dw's transform along one direction), G's second and third columns from d[1] ± d[2].
+[[gnu::always_inline]] inline void gt5(const double* d, double* o) {
+  const double sum = (d[1] + d[2]) * (1. / 6), diff = (d[1] - d[2]) * (1. / 6);
+  o[0] = 0.5 * d[0] + sum + d[3] * (1. / 15) + d[4] * (1. / 30);
+  o[1] = diff + d[3] * (1. / 30) - d[4] * (1. / 15);
+  o[2] = sum + d[3] * (1. / 60) + d[4] * (2. / 15);
+  o[3] = diff + d[3] * (1. / 120) - d[4] * (4. / 15);
+  o[4] = sum + d[3] * (1. / 240) + d[4] * (8. / 15) + 0.5 * d[5];
+}
 
 // v = Bᵀ d: the input transform along one direction.
 template <class T>
@@ -125,22 +140,21 @@ DEEPNUM_SIMD void filter_block(T* u, i64 ld, const T* w, i64 j0, i64 n, i64 K, i
   for (i64 j = 0; j < n; ++j) at[j] = (by_channel ? (j0 + j) % K * C + (j0 + j) / K : j0 + j) * 25;
   for (int rs = 0; rs < 25; ++rs)
     for (i64 j = 0; j < n; ++j) g[rs][j] = static_cast<double>(w[at[j] + rs]);
-  for (int a = 0; a < 6; ++a)  // G down the columns
-    for (int s = 0; s < 5; ++s)
-      for (i64 j = 0; j < n; ++j) {
-        double acc = 0;
-#pragma GCC unroll 5
-        for (int r = 0; r < 5; ++r) acc += kG[a][r] * g[r * 5 + s][j];
-        gg[a * 5 + s][j] = acc;
-      }
-  for (int a = 0; a < 6; ++a)  // then along the rows
-    for (int b = 0; b < 6; ++b)
-      for (i64 j = 0; j < n; ++j) {
-        double acc = 0;
-#pragma GCC unroll 5
-        for (int s = 0; s < 5; ++s) acc += gg[a * 5 + s][j] * kG[b][s];
-        u[(a * 6 + b) * ld + j] = static_cast<T>(acc);
-      }
+  for (int s = 0; s < 5; ++s)  // G down the columns
+    for (i64 j = 0; j < n; ++j) {
+      double d[5], o[6];
+      for (int r = 0; r < 5; ++r) d[r] = g[r * 5 + s][j];
+      g6(d, o);
+      for (int a = 0; a < 6; ++a) gg[a * 5 + s][j] = o[a];
+    }
+  for (int a = 0; a < 6; ++a)  // then along the rows (six streams into u: see DEEPNUM_IVDEP)
+DEEPNUM_IVDEP
+    for (i64 j = 0; j < n; ++j) {
+      double d[5], o[6];
+      for (int s = 0; s < 5; ++s) d[s] = gg[a * 5 + s][j];
+      g6(d, o);
+      for (int b = 0; b < 6; ++b) u[(a * 6 + b) * ld + j] = static_cast<T>(o[b]);
+    }
 }
 
 // dw of n ≤ kFilterBlock filters from their dU (element ξ of filter j at du[ξ·ld + j]): Gᵀ dU G in double, element
@@ -149,21 +163,19 @@ template <class T>
 DEEPNUM_SIMD void filter_gradient_block(double* dwt, const T* du, i64 ld, i64 n) {
   double t[30][kFilterBlock];
   for (int a = 0; a < 6; ++a)  // G along the rows
-    for (int s = 0; s < 5; ++s)
-      for (i64 j = 0; j < n; ++j) {
-        double acc = 0;
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; ++b) acc += static_cast<double>(du[(a * 6 + b) * ld + j]) * kG[b][s];
-        t[a * 5 + s][j] = acc;
-      }
-  for (int r = 0; r < 5; ++r)  // then Gᵀ down the columns
-    for (int s = 0; s < 5; ++s)
-      for (i64 j = 0; j < n; ++j) {
-        double acc = 0;
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; ++a) acc += kG[a][r] * t[a * 5 + s][j];
-        dwt[(r * 5 + s) * kFilterBlock + j] = acc;
-      }
+    for (i64 j = 0; j < n; ++j) {
+      double d[6], o[5];
+      for (int b = 0; b < 6; ++b) d[b] = static_cast<double>(du[(a * 6 + b) * ld + j]);
+      gt5(d, o);
+      for (int s = 0; s < 5; ++s) t[a * 5 + s][j] = o[s];
+    }
+  for (int s = 0; s < 5; ++s)  // then Gᵀ down the columns
+    for (i64 j = 0; j < n; ++j) {
+      double d[6], o[5];
+      for (int a = 0; a < 6; ++a) d[a] = t[a * 5 + s][j];
+      gt5(d, o);
+      for (int r = 0; r < 5; ++r) dwt[(r * 5 + s) * kFilterBlock + j] = o[r];
+    }
 }
 
 // Filters worth a second thread for their transforms.
