@@ -197,14 +197,51 @@ void filter_transform(T* U, const T* w, i64 K, i64 C, bool by_channel) {
 // into one buffer at run-time offsets, more than GCC checks for overlap before it vectorizes: DEEPNUM_IVDEP says
 // that no two iterations touch the same element (the buffers are distinct and each stream is its own).
 
-// xp (rows, cols, C) = image x (C, rows_x, cols_x) channels-last at (r0, c0), zeros around it.
+// dst[i·ldd + j] = src[j·lds + i] for i < n, j < m: the (m, n) matrix at src (rows lds apart) transposed into
+// (n, m) at dst (rows ldd apart). Blocks of 8×8 go through vector registers, in the three rounds of shuffles of
+// the usual 8×8 transpose (pairs of elements, then pairs of pairs, then halves); the last n % 8 rows and m % 8
+// columns of dst are copied element by element. (Element by element, with one side strided, the channels-last
+// copies took some 7 instructions an element.)
 template <class T>
-DEEPNUM_SIMD void channels_last(T* xp, i64 rows, i64 cols, const T* x, i64 C, i64 rows_x, i64 cols_x, i64 r0, i64 c0) {
-  std::fill(xp, xp + rows * cols * C, T(0));
-  for (i64 c = 0; c < C; ++c)
-    for (i64 h = 0; h < rows_x; ++h)
-DEEPNUM_IVDEP
-      for (i64 w = 0; w < cols_x; ++w) xp[((h + r0) * cols + w + c0) * C + c] = x[(c * rows_x + h) * cols_x + w];
+DEEPNUM_SIMD void transpose(T* dst, i64 ldd, const T* src, i64 lds, i64 n, i64 m) {
+  typedef T V __attribute__((vector_size(8 * sizeof(T))));
+  i64 j = 0;
+  for (; j + 8 <= m; j += 8) {
+    i64 i = 0;
+    for (; i + 8 <= n; i += 8) {
+      V r[8], t[8], u[8];
+      for (int k = 0; k < 8; ++k) std::memcpy(&r[k], src + (j + k) * lds + i, sizeof(V));
+      for (int k = 0; k < 8; k += 2) {
+        t[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[k + 1] = __builtin_shufflevector(r[k], r[k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+      }
+      for (int k = 0; k < 8; k += 4)
+        for (int h = 0; h < 2; ++h) {
+          u[k + 2 * h] = __builtin_shufflevector(t[k + h], t[k + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+          u[k + 2 * h + 1] = __builtin_shufflevector(t[k + h], t[k + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+      for (int k = 0; k < 4; ++k) {
+        const V lo = __builtin_shufflevector(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11),
+                hi = __builtin_shufflevector(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        std::memcpy(dst + (i + k) * ldd + j, &lo, sizeof(V));
+        std::memcpy(dst + (i + k + 4) * ldd + j, &hi, sizeof(V));
+      }
+    }
+    for (; i < n; ++i)
+      for (int k = 0; k < 8; ++k) dst[i * ldd + j + k] = src[(j + k) * lds + i];
+  }
+  for (; j < m; ++j)
+    for (i64 i = 0; i < n; ++i) dst[i * ldd + j] = src[j * lds + i];
+}
+
+// xp (rows, cols, C) = image x (C, rows_x, cols_x) channels-last at (r0, c0), zeros around it: a transpose of x's
+// (C, rows_x·cols_x) at once where its rows fill xp's (cols = cols_x), else row by row.
+template <class T>
+void channels_last(T* xp, i64 rows, i64 cols, const T* x, i64 C, i64 rows_x, i64 cols_x, i64 r0, i64 c0) {
+  const i64 plane = rows_x * cols_x;
+  if (rows != rows_x || cols != cols_x) std::fill(xp, xp + rows * cols * C, T(0));
+  if (cols == cols_x) return transpose(xp + r0 * cols * C, C, x, plane, plane, C);
+  for (i64 h = 0; h < rows_x; ++h) transpose(xp + ((h + r0) * cols + c0) * C, C, x + h * cols_x, plane, cols_x, C);
 }
 
 // The tiles of one image, transformed: Bᵀ d B of tile t = tp·TQ + tq, channel c, goes to v[ξ·ps + t·C + c].
@@ -264,16 +301,23 @@ DEEPNUM_IVDEP
     }
 }
 
-// y (K, P, Q) = b + yp (2·TP, 2·TQ, K) channels-first (the last row and column dropped when P, Q are odd).
+// y[j] += bias over n elements
 template <class T>
-DEEPNUM_SIMD void channels_first(T* y, const T* yp, const T* b, const Tiles& g) {
-  const i64 K = g.K, W2 = 2 * g.TQ;
-  for (i64 k = 0; k < K; ++k) {
-    const T bias = b ? b[k] : T(0);
-    for (i64 p = 0; p < g.P; ++p)
-DEEPNUM_IVDEP
-      for (i64 q = 0; q < g.Q; ++q) y[(k * g.P + p) * g.Q + q] = bias + yp[(p * W2 + q) * K + k];
-  }
+DEEPNUM_SIMD void add_bias(T* y, T bias, i64 n) {
+  for (i64 j = 0; j < n; ++j) y[j] += bias;
+}
+
+// y (K, P, Q) = b + yp (2·TP, 2·TQ, K) channels-first (the last row and column dropped when P, Q are odd): a
+// transpose of yp's first P·Q rows at once when Q is even, else row by row; then b (0 without b, as the sums of
+// the other paths start: -0 becomes 0).
+template <class T>
+void channels_first(T* y, const T* yp, const T* b, const Tiles& g) {
+  const i64 K = g.K, W2 = 2 * g.TQ, plane = g.P * g.Q;
+  if (W2 == g.Q)
+    transpose(y, plane, yp, K, K, plane);
+  else
+    for (i64 p = 0; p < g.P; ++p) transpose(y + p * g.Q, plane, yp + p * W2 * K, K, K, g.Q);
+  for (i64 k = 0; k < K; ++k) add_bias(y + k * plane, b ? b[k] : T(0), plane);
 }
 
 // The 2×2 tiles of one image's dy, channels-last (2·TP, 2·TQ, K) with zeros past P and Q, transformed for dw:
@@ -345,13 +389,12 @@ DEEPNUM_IVDEP
     }
 }
 
-// x (C, H, W) = the (H, W) window at (r0, c0) of xp (rows, cols, C), channels-first.
+// x (C, H, W) = the (H, W) window at (r0, c0) of xp (rows, cols, C), channels-first: a transpose of H rows of xp
+// at once where W fills them (cols = W), else row by row.
 template <class T>
-DEEPNUM_SIMD void crop_channels_first(T* x, const T* xp, i64 cols, i64 C, i64 H, i64 W, i64 r0, i64 c0) {
-  for (i64 c = 0; c < C; ++c)
-    for (i64 h = 0; h < H; ++h)
-DEEPNUM_IVDEP
-      for (i64 w = 0; w < W; ++w) x[(c * H + h) * W + w] = xp[((h + r0) * cols + w + c0) * C + c];
+void crop_channels_first(T* x, const T* xp, i64 cols, i64 C, i64 H, i64 W, i64 r0, i64 c0) {
+  if (cols == W) return transpose(x, H * W, xp + r0 * cols * C, C, C, H * W);
+  for (i64 h = 0; h < H; ++h) transpose(x + h * W, H * W, xp + ((h + r0) * cols + c0) * C, C, C, W);
 }
 
 // dst[j] += src[j] over n elements
