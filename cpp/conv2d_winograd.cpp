@@ -129,74 +129,6 @@ struct Tiles {
   i64 macs() const { return N * K * C * 25 * P * Q; }  // of the direct correlation, for for_each_chunk
 };
 
-// G g Gᵀ in double for the n ≤ kFilterBlock filters g of U's columns j0 .. j0 + n, U (36, K, C) or, by_channel,
-// (36, C, K): element ξ of column j to u[ξ·ld + j - j0]. Column j is the filter w[k, c] (5×5) for j = k·C + c, or
-// by_channel j = c·K + k. The filters are the vector lanes.
-constexpr i64 kFilterBlock = 64;
-template <class T>
-DEEPNUM_SIMD void filter_block(T* u, i64 ld, const T* w, i64 j0, i64 n, i64 K, i64 C, bool by_channel) {
-  double g[25][kFilterBlock], gg[30][kFilterBlock];
-  i64 at[kFilterBlock];  // where column j's filter starts in w
-  for (i64 j = 0; j < n; ++j) at[j] = (by_channel ? (j0 + j) % K * C + (j0 + j) / K : j0 + j) * 25;
-  for (int rs = 0; rs < 25; ++rs)
-    for (i64 j = 0; j < n; ++j) g[rs][j] = static_cast<double>(w[at[j] + rs]);
-  for (int s = 0; s < 5; ++s)  // G down the columns
-    for (i64 j = 0; j < n; ++j) {
-      double d[5], o[6];
-      for (int r = 0; r < 5; ++r) d[r] = g[r * 5 + s][j];
-      g6(d, o);
-      for (int a = 0; a < 6; ++a) gg[a * 5 + s][j] = o[a];
-    }
-  for (int a = 0; a < 6; ++a)  // then along the rows (six streams into u: see DEEPNUM_IVDEP)
-DEEPNUM_IVDEP
-    for (i64 j = 0; j < n; ++j) {
-      double d[5], o[6];
-      for (int s = 0; s < 5; ++s) d[s] = gg[a * 5 + s][j];
-      g6(d, o);
-      for (int b = 0; b < 6; ++b) u[(a * 6 + b) * ld + j] = static_cast<T>(o[b]);
-    }
-}
-
-// dw of n ≤ kFilterBlock filters from their dU (element ξ of filter j at du[ξ·ld + j]): Gᵀ dU G in double, element
-// (r, s) of filter j to dwt[(5·r + s)·kFilterBlock + j].
-template <class T>
-DEEPNUM_SIMD void filter_gradient_block(double* dwt, const T* du, i64 ld, i64 n) {
-  double t[30][kFilterBlock];
-  for (int a = 0; a < 6; ++a)  // G along the rows
-    for (i64 j = 0; j < n; ++j) {
-      double d[6], o[5];
-      for (int b = 0; b < 6; ++b) d[b] = static_cast<double>(du[(a * 6 + b) * ld + j]);
-      gt5(d, o);
-      for (int s = 0; s < 5; ++s) t[a * 5 + s][j] = o[s];
-    }
-  for (int s = 0; s < 5; ++s)  // then Gᵀ down the columns
-    for (i64 j = 0; j < n; ++j) {
-      double d[6], o[5];
-      for (int a = 0; a < 6; ++a) d[a] = t[a * 5 + s][j];
-      gt5(d, o);
-      for (int r = 0; r < 5; ++r) dwt[(r * 5 + s) * kFilterBlock + j] = o[r];
-    }
-}
-
-// Filters worth a second thread for their transforms.
-[[maybe_unused]] constexpr i64 kParallelFilters = 256;  // used by `omp` pragmas only
-
-// U (36, K, C), or by_channel (36, C, K) (the forward's layout), = G g Gᵀ of each filter g = w[k, c] (5×5).
-template <class T>
-void filter_transform(T* U, const T* w, i64 K, i64 C, bool by_channel) {
-  const i64 filters = K * C, blocks = (filters + kFilterBlock - 1) / kFilterBlock;
-#pragma omp parallel for if (filters > kParallelFilters && !omp_in_parallel())
-  for (i64 i = 0; i < blocks; ++i) {
-    const i64 j = i * kFilterBlock;
-    filter_block(U + j, filters, w, j, std::min(kFilterBlock, filters - j), K, C, by_channel);
-  }
-}
-
-// The transforms run channels-last (NHWC), so that their inner loops run along the channels, contiguous:
-// x's planes are too small for vectors along a row of tiles (4-6 tiles). Their loops write six or more streams
-// into one buffer at run-time offsets, more than GCC checks for overlap before it vectorizes: DEEPNUM_IVDEP says
-// that no two iterations touch the same element (the buffers are distinct and each stream is its own).
-
 // dst[i·ldd + j] = src[j·lds + i] for i < n, j < m: the (m, n) matrix at src (rows lds apart) transposed into
 // (n, m) at dst (rows ldd apart). Blocks of 8×8 go through vector registers, in the three rounds of shuffles of
 // the usual 8×8 transpose (pairs of elements, then pairs of pairs, then halves); the last n % 8 rows and m % 8
@@ -233,6 +165,86 @@ DEEPNUM_SIMD void transpose(T* dst, i64 ldd, const T* src, i64 lds, i64 n, i64 m
   for (; j < m; ++j)
     for (i64 i = 0; i < n; ++i) dst[i * ldd + j] = src[j * lds + i];
 }
+
+// Calls f(j, at, stride, len) for the runs of a block's columns j0 + j .. j0 + j + len (of [j0, j0 + n)) whose
+// filters lie in w at at, at + stride, ...: with the filters of column j = c·K + k (by_channel), a run of one
+// channel c and consecutive k, C·25 apart; else (j = k·C + c, w's order) the one run of the block, 25 apart.
+template <class F>
+void filter_runs(i64 j0, i64 n, i64 K, i64 C, bool by_channel, const F& f) {
+  if (!by_channel) return f(i64{0}, j0 * 25, i64{25}, n);
+  for (i64 j = 0; j < n;) {
+    const i64 c = (j0 + j) / K, k = (j0 + j) % K, len = std::min(K - k, n - j);
+    f(j, (k * C + c) * 25, C * 25, len);
+    j += len;
+  }
+}
+
+// G g Gᵀ in double for the n ≤ kFilterBlock filters g of U's columns j0 .. j0 + n, U (36, K, C) or, by_channel,
+// (36, C, K): element ξ of column j to u[ξ·ld + j - j0]. Column j is the filter w[k, c] (5×5) for j = k·C + c, or
+// by_channel j = c·K + k. The filters are the vector lanes.
+constexpr i64 kFilterBlock = 64;
+template <class T>
+DEEPNUM_SIMD void filter_block(T* u, i64 ld, const T* w, i64 j0, i64 n, i64 K, i64 C, bool by_channel) {
+  T g[25][kFilterBlock];  // element rs of column j's filter at g[rs][j]
+  filter_runs(j0, n, K, C, by_channel,
+              [&](i64 j, i64 at, i64 stride, i64 len) { transpose(&g[0][j], kFilterBlock, w + at, stride, 25, len); });
+  double gg[30][kFilterBlock];
+  for (int s = 0; s < 5; ++s)  // G down the columns
+    for (i64 j = 0; j < n; ++j) {
+      double d[5], o[6];
+      for (int r = 0; r < 5; ++r) d[r] = static_cast<double>(g[r * 5 + s][j]);
+      g6(d, o);
+      for (int a = 0; a < 6; ++a) gg[a * 5 + s][j] = o[a];
+    }
+  for (int a = 0; a < 6; ++a)  // then along the rows (six streams into u: see DEEPNUM_IVDEP)
+DEEPNUM_IVDEP
+    for (i64 j = 0; j < n; ++j) {
+      double d[5], o[6];
+      for (int s = 0; s < 5; ++s) d[s] = gg[a * 5 + s][j];
+      g6(d, o);
+      for (int b = 0; b < 6; ++b) u[(a * 6 + b) * ld + j] = static_cast<T>(o[b]);
+    }
+}
+
+// dw of n ≤ kFilterBlock filters from their dU (element ξ of filter j at du[ξ·ld + j]): Gᵀ dU G in double, element
+// (r, s) of filter j to dwt[(5·r + s)·kFilterBlock + j] (rounded to T).
+template <class T>
+DEEPNUM_SIMD void filter_gradient_block(T* dwt, const T* du, i64 ld, i64 n) {
+  double t[30][kFilterBlock];
+  for (int a = 0; a < 6; ++a)  // G along the rows
+    for (i64 j = 0; j < n; ++j) {
+      double d[6], o[5];
+      for (int b = 0; b < 6; ++b) d[b] = static_cast<double>(du[(a * 6 + b) * ld + j]);
+      gt5(d, o);
+      for (int s = 0; s < 5; ++s) t[a * 5 + s][j] = o[s];
+    }
+  for (int s = 0; s < 5; ++s)  // then Gᵀ down the columns
+    for (i64 j = 0; j < n; ++j) {
+      double d[6], o[5];
+      for (int a = 0; a < 6; ++a) d[a] = t[a * 5 + s][j];
+      gt5(d, o);
+      for (int r = 0; r < 5; ++r) dwt[(r * 5 + s) * kFilterBlock + j] = static_cast<T>(o[r]);
+    }
+}
+
+// Filters worth a second thread for their transforms.
+[[maybe_unused]] constexpr i64 kParallelFilters = 256;  // used by `omp` pragmas only
+
+// U (36, K, C), or by_channel (36, C, K) (the forward's layout), = G g Gᵀ of each filter g = w[k, c] (5×5).
+template <class T>
+void filter_transform(T* U, const T* w, i64 K, i64 C, bool by_channel) {
+  const i64 filters = K * C, blocks = (filters + kFilterBlock - 1) / kFilterBlock;
+#pragma omp parallel for if (filters > kParallelFilters && !omp_in_parallel())
+  for (i64 i = 0; i < blocks; ++i) {
+    const i64 j = i * kFilterBlock;
+    filter_block(U + j, filters, w, j, std::min(kFilterBlock, filters - j), K, C, by_channel);
+  }
+}
+
+// The transforms run channels-last (NHWC), so that their inner loops run along the channels, contiguous:
+// x's planes are too small for vectors along a row of tiles (4-6 tiles). Their loops write six or more streams
+// into one buffer at run-time offsets, more than GCC checks for overlap before it vectorizes: DEEPNUM_IVDEP says
+// that no two iterations touch the same element (the buffers are distinct and each stream is its own).
 
 // xp (rows, cols, C) = image x (C, rows_x, cols_x) channels-last at (r0, c0), zeros around it: a transpose of x's
 // (C, rows_x·cols_x) at once where its rows fill xp's (cols = cols_x), else row by row.
@@ -519,12 +531,11 @@ void conv2d_winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
 #pragma omp parallel for if (filters > kParallelFilters)
   for (i64 i = 0; i < blocks; ++i) {
     const i64 j0 = i * kFilterBlock, n = std::min(kFilterBlock, filters - j0);
-    double dwt[25 * kFilterBlock];
+    T dwt[25 * kFilterBlock];
     filter_gradient_block(dwt, parts + j0, filters, n);
-    for (i64 j = 0; j < n; ++j) {
-      const i64 c = (j0 + j) / K, k = (j0 + j) % K;
-      for (i64 rs = 0; rs < 25; ++rs) dw[(k * C + c) * 25 + rs] = static_cast<T>(dwt[rs * kFilterBlock + j]);
-    }
+    filter_runs(j0, n, K, C, true, [&](i64 j, i64 at, i64 stride, i64 len) {
+      transpose(dw + at, stride, dwt + j, kFilterBlock, len, 25);
+    });
   }
 }
 
