@@ -8,7 +8,7 @@ import importlib
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deepnum
@@ -656,6 +656,108 @@ def test_conv2d_winograd_applies_where_it_pays():
     assert not applies(10, 20, 12, 12, 40, 3, 3, 1, 1, 0, 0)
     assert not applies(10, 20, 12, 12, 40, 5, 5, 2, 1, 0, 0)
     assert not applies(10, 20, 12, 12, 40, 5, 3, 1, 1, 0, 0)
+
+
+# ---- numba's conv2d backward by Winograd (deepnum._numba.conv2d_winograd) -------------------------------------
+
+def numba_winograd():
+    return importlib.import_module("deepnum._numba.conv2d_winograd")
+
+
+def numba_winograd_inputs(data, dtype):
+    """x, w, padding, dy at sizes where numba's backward takes its Winograd path: channel counts at and around its
+    minimum and the SIMD widths, odd planes, padding 0-5, the fewest images that give its 256 tiles or a few more."""
+    c = data.draw(st.sampled_from([16, 17, 20]), label="C")
+    k = data.draw(st.sampled_from([16, 17, 40]), label="K")
+    ph, pw = data.draw(st.integers(0, 5), label="pad_h"), data.draw(st.integers(0, 5), label="pad_w")
+    h, w = (data.draw(st.integers(max(1, 5 - 2 * p), 13), label=name) for p, name in ((ph, "H"), (pw, "W")))
+    tiles = (h + 2 * ph - 3) // 2 * ((w + 2 * pw - 3) // 2)
+    minimum = numba_winograd().MIN_BATCH_TILES
+    n = data.draw(st.integers(-(-minimum // tiles), -(-minimum // tiles) + 2), label="N")
+    assert numba_winograd().applies(n, c, h, w, k, 5, 5, 1, 1, ph, pw), (n, c, h, w, k, ph, pw)
+    rng = rng_of(data)
+    x, wt = (rng.standard_normal(s).astype(dtype) for s in ((n, c, h, w), (k, c, 5, 5)))
+    dy = rng.standard_normal((n, k, h + 2 * ph - 4, w + 2 * pw - 4)).astype(dtype)
+    return x, wt, (ph, pw), dy
+
+
+@settings(max_examples=20)
+@given(data=st.data())
+def test_numba_conv2d_winograd_backward_float64(data):
+    """In float64 numba's Winograd backward gives the reference's dx, dw and db to 1e-12."""
+    x, w, padding, dy = numba_winograd_inputs(data, np.float64)
+    got, want = (call_on(b, ops.conv2d_backward, dy, x, w, 1, padding) for b in ("numba", "numpy"))
+    assert_same(got, want, f"numba conv2d winograd float64 [x {x.shape}, w {w.shape}, padding {padding}]",
+                np.float64)
+
+
+@settings(max_examples=20)
+@given(data=st.data())
+def test_numba_conv2d_winograd_backward_float32_error(data):
+    """float32 dx, dw and db of numba's Winograd backward within WINOGRAD_F32_ERROR of the exact values."""
+    x, w, padding, dy = numba_winograd_inputs(data, np.float32)
+    got = call_on("numba", ops.conv2d_backward, dy, x, w, 1, padding)
+    exact = call_on("numpy", ops.conv2d_backward, *(a.astype(np.float64) for a in (dy, x, w)), 1, padding)
+    for name, g, e in zip(("dx", "dw", "db"), got, exact):
+        err = float(np.abs(g - e).max() / np.abs(e).max())
+        assert err < WINOGRAD_F32_ERROR[name], \
+            f"numba conv2d winograd float32 {name} [x {x.shape}, w {w.shape}, padding {padding}]: error {err:.2e}"
+
+
+def test_numba_conv2d_winograd_backward_deterministic_across_threads_and_chunks():
+    """network3's second layer at batch 20 (one chunk) and 100 (7 chunks, dU summed in chunk order), dx wanted
+    and not: bit-identical with 1 and 2 threads, and as the reference to float32's tolerance."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((40, 20, 5, 5)).astype(np.float32)
+    for n in (20, 100):
+        assert numba_winograd().applies(n, 20, 12, 12, 40, 5, 5, 1, 1, 0, 0)
+        x = rng.standard_normal((n, 20, 12, 12)).astype(np.float32)
+        dy = rng.standard_normal((n, 40, 8, 8)).astype(np.float32)
+        threads = deepnum.get_num_threads()
+        try:
+            deepnum.set_num_threads(2)
+            two = call_on("numba", ops.conv2d_backward, dy, x, w, 1, 0)
+            deepnum.set_num_threads(1)
+            one = call_on("numba", ops.conv2d_backward, dy, x, w, 1, 0)
+        finally:
+            deepnum.set_num_threads(threads)
+        assert bits(two) == bits(one), f"batch {n}: 1 and 2 threads differ"
+        want = call_on("numpy", ops.conv2d_backward, dy, x, w, 1, 0)
+        assert_same(two, want, f"numba conv2d winograd batch {n}", np.float32)
+        no_dx = call_on("numba", ops.conv2d_backward, dy, x, w, 1, 0, need_dx=False)
+        assert no_dx[0] is None and bits(no_dx[1:]) == bits(two[1:]), f"batch {n}: need_dx=False"
+
+
+@pytest.mark.parametrize("where", ["x", "w", "dy"])
+def test_numba_conv2d_winograd_backward_with_nan_and_inf_as_the_reference(where):
+    """Non-finite inputs take numba's im2col backward: inf stays inf and a NaN reaches only what it touches."""
+    rng = np.random.default_rng(8)
+    x, w, dy = (rng.standard_normal(s) for s in ((16, 16, 12, 12), (16, 16, 5, 5), (16, 16, 8, 8)))
+    assert numba_winograd().applies(16, 16, 12, 12, 16, 5, 5, 1, 1, 0, 0)
+    a = {"x": x, "w": w, "dy": dy}[where]
+    a[0, 1, 3, 4], a[1, 2, 4, 0] = np.nan, np.inf
+    got, want = (call_on(b, ops.conv2d_backward, dy, x, w, 1, 0) for b in ("numba", "numpy"))
+    for name, g, r in zip(("dx", "dw", "db"), got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(r), err_msg=f"{name}: NaN positions")
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_numba_conv2d_winograd_applies_where_it_pays():
+    """5x5 kernels at stride 1, at least 16 channels in and out and 256 tiles of 2x2 outputs in the batch: a part
+    of the shapes where cpp's path applies."""
+    applies = numba_winograd().applies
+    assert applies(20, 20, 12, 12, 40, 5, 5, 1, 1, 0, 0)       # network3's second layer at batch 20: 320 tiles
+    assert applies(16, 20, 12, 12, 40, 5, 5, 1, 1, 0, 0)       # 256
+    assert not applies(15, 20, 12, 12, 40, 5, 5, 1, 1, 0, 0)   # 240
+    assert not applies(20, 8, 12, 12, 40, 5, 5, 1, 1, 0, 0)
+    assert not applies(20, 20, 12, 12, 15, 5, 5, 1, 1, 0, 0)
+    assert not applies(20, 20, 12, 12, 40, 3, 3, 1, 1, 0, 0)
+    assert not applies(20, 20, 12, 12, 40, 5, 5, 1, 2, 0, 0)
+    assert applies(10, 20, 28, 28, 20, 5, 5, 1, 1, 0, 0)       # 1440 tiles
+    shapes = [(n, c, h, h, k, 5, 5, 1, 1, p, p) for n in (1, 4, 16, 64) for c in (4, 16, 20) for k in (4, 16, 40)
+              for h in (5, 8, 12, 28) for p in (0, 2)]
+    for shape in shapes:
+        assert not applies(*shape) or _core.conv2d_winograd_applies(*shape), shape
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

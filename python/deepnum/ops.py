@@ -301,8 +301,10 @@ def conv2d_forward(x: ArrayT, w: ArrayT, b: ArrayT | None = None, stride: Size =
     path, forward and backward, when the inputs are finite: 36 multiplications per 2×2 outputs instead
     of 100, for a larger rounding error. In float32, y and dx are within 3e-6 and dw within 6e-6 of the
     exact values relative to the largest of each (about 8e-7, 7e-7 and 1.6e-6 typically, some 4-13×
-    im2col's); float64 is unaffected in practice (tests/test_ops.py, test_conv2d_winograd_*). Other
-    shapes and the other backends compute im2col + GEMM.
+    im2col's); float64 is unaffected in practice (tests/test_ops.py, test_conv2d_winograd_*). On the
+    numba backend the backward takes the same path (to the same bounds) with at least 16 channels in and
+    out and 256 tiles in the batch (``deepnum._numba.conv2d_winograd.applies``). Other shapes and the
+    other backends compute im2col + GEMM.
     """
     return _kernels("conv2d_forward", "x w b", x, w, b).conv2d_forward(_c(x), _c(w), _c(b), stride, padding)
 

@@ -16,6 +16,8 @@ and L = m*P*Q positions:
   dx              dcols (J, L) = w.T · dyc, added back into the planes of dx (col2im); parallel
                   over (image, channel)
   db              summed from dyc's rows, chunk by chunk
+The backward of 5×5 kernels at stride 1 with enough channels and tiles takes the Winograd path instead
+(conv2d_winograd.py), db excepted, when dy, x and w are finite.
 Chunks hold at most CHUNK elements of cols (at least one image), so a large batch does not
 allocate a matrix of its size. Every element is summed in a fixed order by one iteration (the
 chunks in order), so results do not depend on the thread count.
@@ -23,10 +25,11 @@ chunks in order), so results do not depend on the thread count.
 import numba
 import numpy as np
 
+from . import conv2d_winograd as winograd
 from .gemm import DOT_MIN, gemm
+from .patches import U, patches as _patches
 
 CHUNK = 1 << 21  # elements of cols per chunk
-U = numba.uintp
 
 
 def _chunk(N, J, PQ):
@@ -58,6 +61,11 @@ def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
     # dy is (N,K,P,Q); dx like x (N,C,H,W) or of size 0 (not wanted), dw like w (K,C,R,S), db (K,)
     N, K, P, Q = dy.shape
     R, S = w.shape[2], w.shape[3]
+    if (winograd.applies(N, x.shape[1], x.shape[2], x.shape[3], K, R, S, stride_h, stride_w, pad_h, pad_w)
+            and all(np.isfinite(a).all() for a in (dy, x, w))):
+        winograd.backward(dx, dw, dy, x, w, pad_h, pad_w)
+        db[:] = dy.sum(axis=(0, 2, 3))
+        return
     J = w[0].size
     wf, dwf = w.reshape(K, J), dw.reshape(K, J)
     m = _chunk(N, J, P * Q)
@@ -80,14 +88,6 @@ def conv2d_backward(dx, dw, db, dy, x, w, stride_h, stride_w, pad_h, pad_w):
             _col2im(dx[n0:n1], dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q)
 
 
-@numba.njit(cache=True, nogil=True)
-def _span(offset, stride, size, n_out):
-    # the outputs o in [lo, hi) with 0 <= o * stride + offset < size
-    lo = 0 if offset >= 0 else (stride - 1 - offset) // stride
-    hi = min(n_out, (size - offset + stride - 1) // stride)
-    return lo, max(lo, hi)
-
-
 def _im2col(cols, x, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
     # x is (m,C,H,W); cols is (C*R*S, m*P*Q), laid out as in the module's docstring
     _patches(cols, x, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, False)
@@ -96,46 +96,6 @@ def _im2col(cols, x, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
 def _col2im(dx, dcols, R, S, stride_h, stride_w, pad_h, pad_w, P, Q):
     # dx[i, c] = the sum of dcols' rows (c, r, s) over the taps that read each of its pixels
     _patches(dcols, dx, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, True)
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _patches(cols, planes, R, S, stride_h, stride_w, pad_h, pad_w, P, Q, back):
-    # every tap (c, r, s) of every image i: its row segment of cols and the pixels of planes[i, c] it reads;
-    # cols = those pixels (0 in the padding), or with back, planes = the sum of the segments over the taps.
-    # Offsets into the flat arrays are unsigned: Numba then leaves out its negative-index wrap-around
-    # test on every element (2-3x faster on these 8-24 element runs).
-    m, C, H, W = planes.shape
-    PQ, L = P * Q, cols.shape[1]
-    flat_cols, flat_planes = cols.reshape(cols.size), planes.reshape(planes.size)
-    sw = U(stride_w)
-    for ic in numba.prange(m * C):
-        i, c = ic // C, ic % C
-        plane = U(ic * H * W)
-        if back:
-            flat_planes[plane:plane + U(H * W)] = 0
-        for r in range(R):
-            p0, p1 = _span(r - pad_h, stride_h, H, P)
-            for s in range(S):
-                q0, q1 = _span(s - pad_w, stride_w, W, Q)
-                seg = U(((c * R + r) * S + s) * L + i * PQ)
-                if not back and (p1 - p0 < P or q1 - q0 < Q):
-                    flat_cols[seg:seg + U(PQ)] = 0
-                n = U(q1 - q0)
-                for p in range(p0, p1):
-                    part = seg + U(p * Q + q0)
-                    pixels = plane + U((p * stride_h + r - pad_h) * W + q0 * stride_w + s - pad_w)
-                    if back and sw == 1:
-                        for q in range(n):
-                            flat_planes[pixels + q] += flat_cols[part + q]
-                    elif back:
-                        for q in range(n):
-                            flat_planes[pixels + q * sw] += flat_cols[part + q]
-                    elif sw == 1:
-                        for q in range(n):
-                            flat_cols[part + q] = flat_planes[pixels + q]
-                    else:
-                        for q in range(n):
-                            flat_cols[part + q] = flat_planes[pixels + q * sw]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
