@@ -17,8 +17,9 @@ col2im's, which adds the overlapping tiles. The products are gemm.py's tile loop
 parallel. The filter transforms run in float64, the rest in the arrays' type, as in cpp.
 Only the backward takes this path: Numba's forward by Winograd was 0.6-1.0x its im2col forward at every
 shape measured (network3's second layer at batch 10-100, 28×28 planes), its backward 1.1-1.5x as fast at
-network3's second layer from batch 20 on and 2.7x on 28×28 planes at batch 10 (2-core Zen 3; ``applies``). Every element is
-summed in a fixed order by one iteration, the chunks in order, so no result depends on the thread count.
+network3's second layer from batch 20 on and 2.7x on 28×28 planes at batch 10 (2-core Zen 3; ``applies``).
+Every element is summed in a fixed order by one iteration, the chunks in order, so no result depends on the
+thread count.
 The chunks are fixed by the shapes: V and M of a chunk hold about CHUNK elements (at least one image).
 
 Error: as cpp's path (tests/test_ops.py, WINOGRAD_F32_ERROR): Bᵀ and B scale a tile by up to 96 along
@@ -50,7 +51,8 @@ def _chunk(N, C, K, TPQ):
 
 
 def backward(dx, dw, dy, x, w, pad_h, pad_w):
-    """dx (like x, or of size 0: not wanted) and dw (like w) of conv2d at stride 1, zero padding (pad_h, pad_w), for dy."""
+    """dx (like x, or of size 0: not wanted) and dw (like w) of conv2d at stride 1 with zero padding (pad_h, pad_w),
+    for the upstream gradient dy."""
     N, K, P, Q = dy.shape
     C = x.shape[1]
     TP, TQ = (P + 1) // 2, (Q + 1) // 2
