@@ -407,7 +407,7 @@ def large_inputs(rng):
                                  rng.standard_normal((517, 301)).astype(np.float32)),
         "gemm_tt": lambda: ops.gemm(rng.standard_normal((517, 203)).astype(np.float32),
                                     rng.standard_normal((301, 517)).astype(np.float32), True, True),
-        "gemm_one_tile": lambda: ops.gemm(rng.standard_normal((10, 787)).astype(np.float32),  # numba: k halves
+        "gemm_one_tile": lambda: ops.gemm(rng.standard_normal((10, 787)).astype(np.float32),  # numba: two tiles of columns
                                           rng.standard_normal((787, 100)).astype(np.float32)),
         "linear_backward": lambda: ops.linear_backward(rng.standard_normal((600, 10)).astype(np.float32),
                                                        rng.standard_normal((600, 784)).astype(np.float32),
@@ -492,8 +492,9 @@ def test_softmax_nll_huge_logits(backend, dtype):
 @pytest.mark.parametrize("shape", [(6, 1, 2), (9, 70, 5), (40, 3, 33), (70, 80, 90), (50, 70, 7), (5, 1100, 34)])
 def test_gemm_nan_and_inf_stay_in_their_row(backend, trans_a, trans_b, shape):
     """A NaN or inf in row i of op(a) reaches row i of c only (in every block and path of the kernels: the
-    shapes reach numba's dot and axpy loops with and without copies, its transposed path for few columns,
-    two k slices of the dot loop and the rows left after the groups of 4)."""
+    shapes reach numba's dot loop with and without a copy, its panel products with b read in place and packed and
+    their edge tiles, its transposed path for few columns, two k slices of the dot loop and of the panels, and the
+    rows left after the groups of 4)."""
     M, K, N = shape
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
@@ -520,16 +521,74 @@ def test_numba_conv2d_in_chunks_of_images(monkeypatch):
 
 
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_numba_gemm_of_one_tile_in_halves_of_k(accumulate):
-    """numba's axpy product of a single tile above MIN_PARALLEL (a small batch's x·w) sums its two halves of k
-    on two threads: overwritten or added to, c is the product, K odd included."""
+def test_numba_gemm_of_one_tile_in_two_of_columns(accumulate):
+    """numba's panel product of a single tile above MIN_PARALLEL (a small batch's x·w) is cut into two tiles of
+    columns, one per thread: overwritten or added to, c is the product, K odd, the same bits on 1 and 2 threads."""
     g = importlib.import_module("deepnum._numba.gemm")
     rng = np.random.default_rng(7)
     a, b, c0 = rng.standard_normal((10, 787)), rng.standard_normal((787, 100)), rng.standard_normal((10, 100))
     assert 10 * 787 * 100 >= g.MIN_PARALLEL and 10 <= g.MB and 100 <= g.NB
-    c = c0.copy()
-    g.gemm(c, a, b, False, False, accumulate)
-    np.testing.assert_allclose(c, a @ b + (c0 if accumulate else 0), rtol=1e-12, atol=1e-11)
+    got = {}
+    threads = deepnum.get_num_threads()
+    try:
+        for t in (1, 2):
+            deepnum.set_num_threads(t)
+            got[t] = c0.copy()
+            g.gemm(got[t], a, b, False, False, accumulate)
+    finally:
+        deepnum.set_num_threads(threads)
+    np.testing.assert_allclose(got[1], a @ b + (c0 if accumulate else 0), rtol=1e-12, atol=1e-11)
+    assert got[1].tobytes() == got[2].tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_numba_gemm_panel_boundaries(trans_a, dtype):
+    """numba's panel products (op(b) = b): shapes on both sides of the register tile (MR rows, NR columns), the k
+    slice (KC), the tiles (MB, NB) and the row count from which b is packed, overwritten and added to, against the
+    reference, with 1 and 2 threads giving the same bits."""
+    g = importlib.import_module("deepnum._numba.gemm")
+    MR, NR = g.TILES[np.dtype(dtype)]
+    rng = np.random.default_rng(11)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    threads = deepnum.get_num_threads()
+    try:
+        for m in (1, MR - 1, MR, MR + 1, g.PACK_B_ROWS + 1, g.MB + 1):
+            for n in (1, NR - 1, NR, NR + 1, g.NARROW + 1, g.NB + 1):
+                for k in (1, 17, g.KC, g.KC + 1):
+                    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+                    b = rng.standard_normal((k, n)).astype(dtype)
+                    c0 = rng.standard_normal((m, n)).astype(dtype)
+                    want = (a.T if trans_a else a).astype(np.float64) @ b.astype(np.float64)
+                    scale = np.sqrt(k) * max(np.abs(want).max(), 1.0)
+                    for accumulate in (False, True):
+                        got = {}
+                        for t in (1, 2):
+                            deepnum.set_num_threads(t)
+                            got[t] = c0.copy()
+                            g.gemm(got[t], a, b, trans_a, False, accumulate)
+                        where = f"m={m} n={n} k={k} accumulate={accumulate}"
+                        assert np.abs(got[1] - want - (c0 if accumulate else 0)).max() <= tol * scale, where
+                        assert got[1].tobytes() == got[2].tobytes(), f"{where}: 1 and 2 threads differ"
+    finally:
+        deepnum.set_num_threads(threads)
+
+
+def test_numba_gemm_puts_the_slp_switch_back():
+    """The micro-kernels are compiled with LLVM's SLP vectorizer on (_with_slp); Numba's switch is put back after,
+    also when the compilation fails."""
+    import numba
+
+    g = importlib.import_module("deepnum._numba.gemm")
+    before = numba.core.config.SLP_VECTORIZE
+    assert g._with_slp(lambda: numba.core.config.SLP_VECTORIZE) == 1
+    assert numba.core.config.SLP_VECTORIZE == before
+
+    def fails():
+        raise RuntimeError("compilation failed")
+    with pytest.raises(RuntimeError, match="compilation failed"):
+        g._with_slp(fails)
+    assert numba.core.config.SLP_VECTORIZE == before
 
 
 @pytest.mark.parametrize("shape, stride, padding", [

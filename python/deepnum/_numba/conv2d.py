@@ -9,9 +9,10 @@ and L = m*P*Q positions:
                   q*stride_w + s - pad_w], 0 in the padding; parallel over (image, channel)
   rows (L, J)     cols transposed, rows[i*P*Q + p*Q + q, (c*R + r)*S + s]: each position's taps
                   contiguous; parallel over (image, output row)
-  forward         t (K, L) = w (K, J) · rows.T when J >= DOT_MIN (gemm's dot products, twice its
-                  axpy loop's speed, with no transposing copy), else w · cols (short dot products
-                  do not pay); then y[n0 + i, k] = t[k, i*P*Q:(i+1)*P*Q] + b[k]
+  forward         t (K, L) = w (K, J) · rows.T when J >= DOT_MIN (gemm's dot products, with no
+                  transposing copy: faster than its panel products at network3's second layer, J =
+                  500 and K = 40), else w · cols (the panels: short dot products do not pay);
+                  then y[n0 + i, k] = t[k, i*P*Q:(i+1)*P*Q] + b[k]
   dw              dw (K, J) += dyc (K, L) · cols.T, dyc being dy's chunk as (K, L)
   dx              dcols (J, L) = w.T · dyc, added back into the planes of dx (col2im); parallel
                   over (image, channel)

@@ -29,7 +29,7 @@ each direction and G undoes it. conv2d.py takes this path where ``applies`` and 
 import numba
 import numpy as np
 
-from .gemm import _axpy_tiles, _dot_tiles
+from .gemm import _dot_tiles, _panels
 from .patches import patches
 
 # Where the path is taken: 5×5 kernels at stride 1, at least 16 channels in and out and 256 tiles of 2×2
@@ -81,7 +81,7 @@ def _transposed_products(du, v, u, dm, accumulate, want_dv):
     for xi in numba.prange(36):
         _dot_tiles(du[xi], dm[xi], v[xi], accumulate)
         if want_dv:
-            _axpy_tiles(v[xi], u[xi].T, dm[xi], False)
+            _panels(v[xi], u[xi], True, dm[xi], False)
 
 
 # The transforms along one direction, by their rows (rows_kernel's kind): out (p values) = m · in (q values)
