@@ -544,32 +544,34 @@ def test_numba_gemm_of_one_tile_in_two_of_columns(accumulate):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("trans_a", [False, True])
 def test_numba_gemm_panel_boundaries(trans_a, dtype):
-    """numba's panel products (op(b) = b): shapes on both sides of the register tile (MR rows, NR columns), the k
-    slice (KC), the tiles (MB, NB) and the row count from which b is packed, overwritten and added to, against the
-    reference, with 1 and 2 threads giving the same bits."""
+    """numba's products with op(b) = b (register-tile panels; one row: a loop along b's rows): shapes on both sides
+    of the register tile (MR rows, NR columns), the k slice (KC), the tiles (MB, NB) and the row count from which b
+    is packed, overwritten and added to, against the reference, with 1 and 2 threads giving the same bits."""
     g = importlib.import_module("deepnum._numba.gemm")
     MR, NR = g.TILES[np.dtype(dtype)]
     rng = np.random.default_rng(11)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     threads = deepnum.get_num_threads()
     try:
-        for m in (1, MR - 1, MR, MR + 1, g.PACK_B_ROWS + 1, g.MB + 1):
-            for n in (1, NR - 1, NR, NR + 1, g.NARROW + 1, g.NB + 1):
-                for k in (1, 17, g.KC, g.KC + 1):
-                    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
-                    b = rng.standard_normal((k, n)).astype(dtype)
-                    c0 = rng.standard_normal((m, n)).astype(dtype)
-                    want = (a.T if trans_a else a).astype(np.float64) @ b.astype(np.float64)
-                    scale = np.sqrt(k) * max(np.abs(want).max(), 1.0)
-                    for accumulate in (False, True):
-                        got = {}
-                        for t in (1, 2):
-                            deepnum.set_num_threads(t)
-                            got[t] = c0.copy()
-                            g.gemm(got[t], a, b, trans_a, False, accumulate)
-                        where = f"m={m} n={n} k={k} accumulate={accumulate}"
-                        assert np.abs(got[1] - want - (c0 if accumulate else 0)).max() <= tol * scale, where
-                        assert got[1].tobytes() == got[2].tobytes(), f"{where}: 1 and 2 threads differ"
+        shapes = [(m, n, k) for m in (1, MR - 1, MR, MR + 1, g.PACK_B_ROWS + 1, g.MB + 1)
+                  for n in (1, NR - 1, NR, NR + 1, g.NARROW + 1, g.NB + 1) for k in (1, 17, g.KC, g.KC + 1)]
+        shapes.append((1, 301, 1103))  # one row above MIN_PARALLEL: its loop along b's rows in two tiles
+        assert 301 * 1103 >= g.MIN_PARALLEL
+        for m, n, k in shapes:
+            a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            want = (a.T if trans_a else a).astype(np.float64) @ b.astype(np.float64)
+            scale = np.sqrt(k) * max(np.abs(want).max(), 1.0)
+            for accumulate in (False, True):
+                got = {}
+                for t in (1, 2):
+                    deepnum.set_num_threads(t)
+                    got[t] = c0.copy()
+                    g.gemm(got[t], a, b, trans_a, False, accumulate)
+                where = f"m={m} n={n} k={k} accumulate={accumulate}"
+                assert np.abs(got[1] - want - (c0 if accumulate else 0)).max() <= tol * scale, where
+                assert got[1].tobytes() == got[2].tobytes(), f"{where}: 1 and 2 threads differ"
     finally:
         deepnum.set_num_threads(threads)
 
